@@ -1,0 +1,8 @@
+//! Forwarding traffic: one module per protocol, and the table of bound routes.
+
+mod error;
+mod routes;
+pub mod tcp;
+
+pub use error::{ProxyError, Side};
+pub use routes::{ProxyContext, RouteTable};

@@ -1,0 +1,100 @@
+//! The accept loop of one TCP route.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::conn;
+use crate::proxy::{ProxyContext, ProxyError};
+use crate::rules::Route;
+
+/// A bound route. Dropping it stops accepting; open connections carry on.
+#[derive(Debug)]
+pub struct RouteHandle {
+    local_addr: SocketAddr,
+    listen: String,
+    stop: CancellationToken,
+}
+
+impl RouteHandle {
+    /// The address the route listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The listen address as the rules wrote it.
+    pub fn listen(&self) -> &str {
+        &self.listen
+    }
+}
+
+impl Drop for RouteHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Binds `route` and starts accepting on it.
+pub async fn bind(route: &Route, ctx: ProxyContext) -> Result<RouteHandle, ProxyError> {
+    let addr: SocketAddr = route.listen.parse().map_err(|_| ProxyError::BadListen {
+        route: route.name.clone(),
+        listen: route.listen.clone(),
+    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Bind {
+            route: route.name.clone(),
+            addr,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+        route: route.name.clone(),
+        addr,
+        source,
+    })?;
+    let stop = ctx.shutdown.child_token();
+    let name: Arc<str> = Arc::from(route.name.as_str());
+    tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");
+    tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
+    Ok(RouteHandle {
+        local_addr,
+        listen: route.listen.clone(),
+        stop,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    route: Arc<str>,
+    ctx: ProxyContext,
+    stop: CancellationToken,
+) {
+    let mut next_connection: u64 = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((client, peer)) => {
+                    let connection = next_connection;
+                    next_connection += 1;
+                    let span = tracing::debug_span!("conn", route = %route, %peer, id = connection);
+                    let task = conn::serve(client, Arc::clone(&route), connection, ctx.clone());
+                    ctx.tracker.spawn(task.instrument(span));
+                }
+                Err(e) => {
+                    // Out of file descriptors, typically: back off instead of spinning.
+                    tracing::warn!(route = %route, error = %e, "accept failed");
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!(route = %route, "route stopped listening");
+}

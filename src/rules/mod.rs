@@ -1,0 +1,15 @@
+//! The rule model: routes and faults as they are written in RON files, how those files are
+//! loaded, and how a set of them is validated as a whole.
+//!
+//! Invariant: nothing leaves this module as a [`crate::store::RuleSet`] unless every file parsed
+//! and the merged result passed validation; every problem found carries `file:line:col`.
+
+mod error;
+mod load;
+mod locate;
+mod model;
+mod validate;
+
+pub use error::{Problem, RulesError};
+pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
+pub use model::{Direction, Fault, Protocol, Route, RulesFile};

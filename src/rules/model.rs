@@ -1,0 +1,87 @@
+//! Serde types for one rules file. Field names here are the public file format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultKind;
+
+/// The contents of one `*.ron` file under `rules/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    /// Listening sockets and the upstream each forwards to.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Perturbations attached to routes by name.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// One listening socket bound to one upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Unique across every file of a rule set.
+    pub name: String,
+    /// What the route speaks.
+    pub protocol: Protocol,
+    /// An `ip:port` to listen on.
+    pub listen: String,
+    /// A `host:port` to dial; resolved per connection, so a name that does not resolve yet
+    /// is not a load error.
+    pub upstream: String,
+}
+
+/// The protocol a route forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Bytes, both ways, unchanged unless a fault says otherwise.
+    Tcp,
+}
+
+/// A named perturbation attached to a route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Unique across every file of a rule set.
+    pub name: String,
+    /// The route this fault applies to.
+    pub route: String,
+    /// A disabled fault stays in the rule set and can be switched on later.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// For TCP routes, decided once per connection (Toxiproxy's "toxicity").
+    #[serde(default = "default_probability")]
+    pub probability: f64,
+    /// Which stream the fault acts on; connection-level kinds ignore it.
+    #[serde(default)]
+    pub direction: Direction,
+    /// What the fault does.
+    pub kind: FaultKind,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_probability() -> f64 {
+    1.0
+}
+
+/// A stream of a proxied connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Direction {
+    /// Client to upstream.
+    Upstream,
+    /// Upstream to client (Toxiproxy's default).
+    #[default]
+    Downstream,
+    /// Both streams.
+    Both,
+}
+
+impl Direction {
+    /// Whether a fault declared with `self` acts on the stream `stream`.
+    pub fn covers(self, stream: Direction) -> bool {
+        self == Direction::Both || self == stream
+    }
+}

@@ -1,0 +1,286 @@
+//! Checks a merged set of routes and faults. It knows nothing of files: it names the item and
+//! field at fault, and the loader turns that into `file:line:col`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use super::model::{Fault, Route};
+
+/// Which item a finding is about, as an index into the lists passed to [`validate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Route(usize),
+    Fault(usize),
+}
+
+/// One problem: the item, the field (when one field is to blame) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub subject: Subject,
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+/// Whether a listen address may use port 0. Files may not (clients could not find the route),
+/// rules built by tests and the control API may.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    pub allow_ephemeral_listen: bool,
+}
+
+/// Every problem in the merged rules, in order.
+pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut names = HashSet::new();
+    let mut listens: HashMap<SocketAddr, &str> = HashMap::new();
+    for (i, route) in routes.iter().enumerate() {
+        let mut say = |field, message: String| {
+            findings.push(Finding {
+                subject: Subject::Route(i),
+                field: Some(field),
+                message,
+            })
+        };
+        if route.name.trim().is_empty() {
+            say("name", "a route needs a non-empty name".into());
+        } else if !names.insert(route.name.as_str()) {
+            say("name", format!("route name {:?} is used twice", route.name));
+        }
+        match route.listen.parse::<SocketAddr>() {
+            Err(_) => say(
+                "listen",
+                format!(
+                    "listen {:?} is not an ip:port address (e.g. \"127.0.0.1:16379\")",
+                    route.listen
+                ),
+            ),
+            Ok(addr) if addr.port() == 0 && !policy.allow_ephemeral_listen => say(
+                "listen",
+                format!(
+                    "listen {:?} uses port 0; a route in a file needs a fixed port so clients can find it",
+                    route.listen
+                ),
+            ),
+            Ok(addr) if addr.port() != 0 => {
+                if let Some(other) = listens.insert(addr, &route.name) {
+                    say(
+                        "listen",
+                        format!("listen {addr} is already used by route {other:?}"),
+                    );
+                }
+            }
+            Ok(_) => {}
+        }
+        if let Err(message) = check_upstream(&route.upstream) {
+            say("upstream", message);
+        }
+    }
+
+    let mut fault_names = HashSet::new();
+    for (i, fault) in faults.iter().enumerate() {
+        let mut say = |field, message: String| {
+            findings.push(Finding {
+                subject: Subject::Fault(i),
+                field: Some(field),
+                message,
+            })
+        };
+        if fault.name.trim().is_empty() {
+            say("name", "a fault needs a non-empty name".into());
+        } else if !fault_names.insert(fault.name.as_str()) {
+            say("name", format!("fault name {:?} is used twice", fault.name));
+        }
+        if !names.contains(fault.route.as_str()) {
+            say(
+                "route",
+                format!(
+                    "fault {:?} names route {:?}, which is not defined",
+                    fault.name, fault.route
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&fault.probability) {
+            say(
+                "probability",
+                format!("probability {} is outside 0.0..=1.0", fault.probability),
+            );
+        }
+        if let Err(e) = fault.kind.validate() {
+            say(
+                e.field,
+                format!("{} {}: {}", fault.kind.name(), e.field, e.message),
+            );
+        }
+    }
+    findings
+}
+
+/// An upstream is `host:port`; whether the host resolves is decided per connection.
+fn check_upstream(upstream: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "upstream {upstream:?} is not host:port (e.g. \"127.0.0.1:6379\" or \"redis:6379\")"
+        )
+    };
+    let (host, port) = upstream.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{FaultKind, Latency, Slicer};
+    use crate::rules::{Direction, Protocol};
+
+    fn route(name: &str, listen: &str, upstream: &str) -> Route {
+        Route {
+            name: name.into(),
+            protocol: Protocol::Tcp,
+            listen: listen.into(),
+            upstream: upstream.into(),
+        }
+    }
+
+    fn fault(name: &str, route: &str, probability: f64, kind: FaultKind) -> Fault {
+        Fault {
+            name: name.into(),
+            route: route.into(),
+            enabled: true,
+            probability,
+            direction: Direction::Downstream,
+            kind,
+        }
+    }
+
+    fn fields(routes: &[Route], faults: &[Fault], policy: Policy) -> Vec<(Subject, &'static str)> {
+        let r: Vec<_> = routes.iter().collect();
+        let f: Vec<_> = faults.iter().collect();
+        validate(&r, &f, policy)
+            .into_iter()
+            .map(|f| (f.subject, f.field.unwrap_or("")))
+            .collect()
+    }
+
+    #[test]
+    fn table() {
+        let lat = FaultKind::Latency(Latency {
+            ms: 1,
+            jitter_ms: 0,
+        });
+        let ok = route("a", "127.0.0.1:1000", "localhost:6379");
+        type Case = (
+            &'static str,
+            Vec<Route>,
+            Vec<Fault>,
+            Policy,
+            Vec<(Subject, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                vec![ok.clone()],
+                vec![fault("f", "a", 0.5, lat.clone())],
+                Policy::default(),
+                vec![],
+            ),
+            (
+                "port 0 in a file",
+                vec![route("a", "127.0.0.1:0", "h:1")],
+                vec![],
+                Policy::default(),
+                vec![(Subject::Route(0), "listen")],
+            ),
+            (
+                "port 0 allowed",
+                vec![route("a", "127.0.0.1:0", "h:1")],
+                vec![],
+                Policy {
+                    allow_ephemeral_listen: true,
+                },
+                vec![],
+            ),
+            (
+                "not an address",
+                vec![route("a", "localhost:99", "h:1")],
+                vec![],
+                Policy::default(),
+                vec![(Subject::Route(0), "listen")],
+            ),
+            (
+                "bad upstream",
+                vec![route("a", "127.0.0.1:1", "nohost")],
+                vec![],
+                Policy::default(),
+                vec![(Subject::Route(0), "upstream")],
+            ),
+            (
+                "duplicate route",
+                vec![ok.clone(), route("a", "127.0.0.1:2", "h:1")],
+                vec![],
+                Policy::default(),
+                vec![(Subject::Route(1), "name")],
+            ),
+            (
+                "duplicate listen",
+                vec![ok.clone(), route("b", "127.0.0.1:1000", "h:1")],
+                vec![],
+                Policy::default(),
+                vec![(Subject::Route(1), "listen")],
+            ),
+            (
+                "missing route",
+                vec![ok.clone()],
+                vec![fault("f", "zzz", 1.0, lat.clone())],
+                Policy::default(),
+                vec![(Subject::Fault(0), "route")],
+            ),
+            (
+                "probability",
+                vec![ok.clone()],
+                vec![fault("f", "a", 1.5, lat.clone())],
+                Policy::default(),
+                vec![(Subject::Fault(0), "probability")],
+            ),
+            (
+                "NaN probability",
+                vec![ok.clone()],
+                vec![fault("f", "a", f64::NAN, lat.clone())],
+                Policy::default(),
+                vec![(Subject::Fault(0), "probability")],
+            ),
+            (
+                "duplicate fault",
+                vec![ok.clone()],
+                vec![
+                    fault("f", "a", 1.0, lat.clone()),
+                    fault("f", "a", 1.0, lat.clone()),
+                ],
+                Policy::default(),
+                vec![(Subject::Fault(1), "name")],
+            ),
+            (
+                "kind parameter",
+                vec![ok.clone()],
+                vec![fault(
+                    "f",
+                    "a",
+                    1.0,
+                    FaultKind::Slicer(Slicer {
+                        avg_bytes: 0,
+                        variation_bytes: 0,
+                        delay_us: 0,
+                    }),
+                )],
+                Policy::default(),
+                vec![(Subject::Fault(0), "avg_bytes")],
+            ),
+        ];
+        for (what, routes, faults, policy, want) in cases {
+            assert_eq!(fields(&routes, &faults, policy), want, "{what}");
+        }
+    }
+}
