@@ -1,0 +1,109 @@
+//! The `switchboard` binary: `check` and the start-up and stop of `run`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+const GOOD: &str = r#"(
+  routes: [(name: "db", protocol: Tcp, listen: "127.0.0.1:15432", upstream: "db:5432")],
+  faults: [(name: "db-slow", route: "db", kind: Latency(ms: 10))],
+)"#;
+
+const BROKEN: &str = r#"(
+  faults: [
+    (name: "db-cut", route: "db",
+     probability: 3.0, kind: Partition(mode: Refuse)),
+  ],
+)"#;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn check(paths: &[&Path]) -> (bool, String) {
+    let out = Command::new(BIN).arg("check").args(paths).output().expect("run check");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn check_reports_every_problem_with_file_line_col() {
+    let dir = scratch("broken");
+    std::fs::write(dir.join("a-good.ron"), GOOD).expect("write");
+    std::fs::write(dir.join("b-broken.ron"), BROKEN).expect("write");
+    std::fs::write(dir.join("c-syntax.ron"), "(routes: [(name: \"x\",, )])").expect("write");
+
+    let (ok, text) = check(&[&dir]);
+    assert!(!ok, "exit 1 on broken rules:\n{text}");
+    let broken = dir.join("b-broken.ron");
+    assert!(text.contains(&format!("{}:4:6: probability 3 is outside", broken.display())), "{text}");
+    assert!(text.contains(&format!("{}:1:", dir.join("c-syntax.ron").display())), "{text}");
+
+    std::fs::remove_file(dir.join("b-broken.ron")).expect("rm");
+    std::fs::remove_file(dir.join("c-syntax.ron")).expect("rm");
+    let (ok, text) = check(&[&dir]);
+    assert!(ok, "the good file alone passes:\n{text}");
+    assert!(text.contains("1 route(s), 1 fault(s)"), "{text}");
+}
+
+#[test]
+fn the_example_rules_are_valid() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let (ok, text) = check(&[&rules]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn run_refuses_broken_rules_and_names_the_place() {
+    let dir = scratch("run-broken");
+    std::fs::write(dir.join("broken.ron"), BROKEN).expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--rules"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.ron:4:6:"), "{err}");
+}
+
+#[test]
+fn run_serves_until_sigterm_then_exits_cleanly() {
+    let dir = scratch("run-empty");
+    std::fs::write(dir.join("empty.ron"), "()").expect("write");
+    let mut child = Command::new(BIN)
+        .args(["run", "--rules"])
+        .arg(&dir)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("switchboard running"));
+    assert!(started, "the start-up line was logged");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
