@@ -27,8 +27,13 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 fn check(paths: &[&Path]) -> (bool, String) {
-    let out = Command::new(BIN).arg("check").args(paths).output().expect("run check");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(BIN)
+        .arg("check")
+        .args(paths)
+        .output()
+        .expect("run check");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -42,8 +47,17 @@ fn check_reports_every_problem_with_file_line_col() {
     let (ok, text) = check(&[&dir]);
     assert!(!ok, "exit 1 on broken rules:\n{text}");
     let broken = dir.join("b-broken.ron");
-    assert!(text.contains(&format!("{}:4:6: probability 3 is outside", broken.display())), "{text}");
-    assert!(text.contains(&format!("{}:1:", dir.join("c-syntax.ron").display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:4:6: probability 3 is outside",
+            broken.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}:1:", dir.join("c-syntax.ron").display())),
+        "{text}"
+    );
 
     std::fs::remove_file(dir.join("b-broken.ron")).expect("rm");
     std::fs::remove_file(dir.join("c-syntax.ron")).expect("rm");
@@ -103,7 +117,10 @@ fn run_serves_until_sigterm_then_exits_cleanly() {
             assert!(status.success(), "exit status {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -30,7 +30,9 @@ async fn a_fault_enabled_on_an_open_connection_takes_effect() {
         )
     };
     let sb = spawn_switchboard(&rules(false)).await;
-    let mut client = TcpStream::connect(sb.addr("r").await).await.expect("connect");
+    let mut client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
     client.set_nodelay(true).expect("nodelay");
     assert!(echo_once(&mut client, b"a").await < Duration::from_millis(100));
 
@@ -45,19 +47,29 @@ async fn a_fault_enabled_on_an_open_connection_takes_effect() {
 async fn an_idle_open_connection_gets_a_new_reset_promptly() {
     let echo = upstream::echo().await;
     let sb = spawn_switchboard(&route_with("r", echo, "")).await;
-    let mut client = TcpStream::connect(sb.addr("r").await).await.expect("connect");
+    let mut client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
     echo_once(&mut client, b"open").await;
 
     let enabled_at = Instant::now();
-    sb.set_rules(&route_with("r", echo, r#"(name: "cut", route: "r", kind: Partition(mode: Reset))"#))
-        .await;
+    sb.set_rules(&route_with(
+        "r",
+        echo,
+        r#"(name: "cut", route: "r", kind: Partition(mode: Reset))"#,
+    ))
+    .await;
     let mut buf = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_secs(2), client.read(&mut buf))
         .await
         .expect("the idle connection is reset without sending anything");
     assert_eq!(read.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
     // Notification, not polling: well under any polling interval one would choose.
-    assert!(enabled_at.elapsed() < Duration::from_millis(100), "{:?}", enabled_at.elapsed());
+    assert!(
+        enabled_at.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        enabled_at.elapsed()
+    );
 }
 
 fn two_routes(echo: std::net::SocketAddr, faults: &str) -> String {
@@ -76,8 +88,12 @@ fn two_routes(echo: std::net::SocketAddr, faults: &str) -> String {
 async fn an_idle_open_connection_gets_a_new_timeout_and_blackhole() {
     let echo = upstream::echo().await;
     let sb = spawn_switchboard(&two_routes(echo, "")).await;
-    let mut timed = TcpStream::connect(sb.addr("a").await).await.expect("connect");
-    let mut holed = TcpStream::connect(sb.addr("b").await).await.expect("connect");
+    let mut timed = TcpStream::connect(sb.addr("a").await)
+        .await
+        .expect("connect");
+    let mut holed = TcpStream::connect(sb.addr("b").await)
+        .await
+        .expect("connect");
     echo_once(&mut timed, b"x").await;
     echo_once(&mut holed, b"y").await;
 
@@ -95,15 +111,24 @@ async fn an_idle_open_connection_gets_a_new_timeout_and_blackhole() {
 
     holed.write_all(b"held").await.expect("write");
     let silent = tokio::time::timeout(Duration::from_millis(300), holed.read(&mut buf)).await;
-    assert!(silent.is_err(), "nothing may come back while blackholed: {silent:?}");
+    assert!(
+        silent.is_err(),
+        "nothing may come back while blackholed: {silent:?}"
+    );
 }
 
 #[tokio::test]
 async fn removing_a_latency_fault_delivers_held_bytes_in_order() {
     let echo = upstream::echo().await;
-    let slow = route_with("r", echo, r#"(name: "slow", route: "r", direction: Both, kind: Latency(ms: 5000))"#);
+    let slow = route_with(
+        "r",
+        echo,
+        r#"(name: "slow", route: "r", direction: Both, kind: Latency(ms: 5000))"#,
+    );
     let sb = spawn_switchboard(&slow).await;
-    let mut client = TcpStream::connect(sb.addr("r").await).await.expect("connect");
+    let mut client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     for piece in payload.chunks(1000) {
         client.write_all(piece).await.expect("write");
@@ -111,7 +136,10 @@ async fn removing_a_latency_fault_delivers_held_bytes_in_order() {
     // Everything is held inside the proxy; lifting the fault must release all of it.
     let mut first = [0u8; 1];
     let held = tokio::time::timeout(Duration::from_millis(300), client.read(&mut first)).await;
-    assert!(held.is_err(), "nothing comes back while the latency holds: {held:?}");
+    assert!(
+        held.is_err(),
+        "nothing comes back while the latency holds: {held:?}"
+    );
     sb.set_rules(&route_with("r", echo, "")).await;
     let mut back = vec![0u8; payload.len()];
     tokio::time::timeout(Duration::from_secs(3), client.read_exact(&mut back))
@@ -134,7 +162,9 @@ async fn connections_keep_their_probability_decision_across_changes() {
     let sb = spawn_switchboard(&fault(100)).await;
     let mut clients = Vec::new();
     for _ in 0..8 {
-        let mut c = TcpStream::connect(sb.addr("r").await).await.expect("connect");
+        let c = TcpStream::connect(sb.addr("r").await)
+            .await
+            .expect("connect");
         c.set_nodelay(true).expect("nodelay");
         clients.push(c);
     }
@@ -142,7 +172,10 @@ async fn connections_keep_their_probability_decision_across_changes() {
     for c in clients.iter_mut() {
         before.push(echo_once(c, b"?").await >= Duration::from_millis(100));
     }
-    assert!(before.contains(&true) && before.contains(&false), "{before:?}");
+    assert!(
+        before.contains(&true) && before.contains(&false),
+        "{before:?}"
+    );
     sb.set_rules(&fault(120)).await;
     for (c, was_slow) in clients.iter_mut().zip(before) {
         let slow = echo_once(c, b"?").await >= Duration::from_millis(120);

@@ -27,7 +27,10 @@ async fn refused_pattern(seed: u64, n: usize) -> Vec<bool> {
             .expect("answer or close");
         pattern.push(!matches!(read, Ok(1)));
     }
-    assert_eq!(sb.app.metrics().times_fired("flaky"), pattern.iter().filter(|r| **r).count() as u64);
+    assert_eq!(
+        sb.app.metrics().times_fired("flaky"),
+        pattern.iter().filter(|r| **r).count() as u64
+    );
     pattern
 }
 
@@ -35,7 +38,10 @@ async fn refused_pattern(seed: u64, n: usize) -> Vec<bool> {
 async fn a_seeded_run_repeats_and_lands_near_the_probability() {
     let first = refused_pattern(1234, 1000).await;
     let refused = first.iter().filter(|r| **r).count();
-    assert!((240..=360).contains(&refused), "{refused} of 1000 refused at p=0.3");
+    assert!(
+        (240..=360).contains(&refused),
+        "{refused} of 1000 refused at p=0.3"
+    );
 
     let again = refused_pattern(1234, 1000).await;
     assert_eq!(first, again, "same seed, same choices");

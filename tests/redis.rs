@@ -33,17 +33,38 @@ async fn start_redis() -> RedisServer {
     let dir = std::env::temp_dir().join(format!("switchboard-redis-{port}"));
     std::fs::create_dir_all(&dir).expect("redis dir");
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())
         .spawn()
-        .expect("redis-server must be installed (.ci/run installs it: apt-get install redis-server)");
+        .expect(
+            "redis-server must be installed (.ci/run installs it: apt-get install redis-server)",
+        );
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = RedisServer { child, addr, _dir: dir };
-    support::eventually(Duration::from_secs(10), "redis-server answers PING", || async move {
-        tokio::task::spawn_blocking(move || ping(addr).is_ok()).await.unwrap_or(false)
-    })
+    let server = RedisServer {
+        child,
+        addr,
+        _dir: dir,
+    };
+    support::eventually(
+        Duration::from_secs(10),
+        "redis-server answers PING",
+        || async move {
+            tokio::task::spawn_blocking(move || ping(addr).is_ok())
+                .await
+                .unwrap_or(false)
+        },
+    )
     .await;
     server
 }
@@ -77,10 +98,16 @@ async fn redis_through_the_proxy_degrades_and_recovers() {
     let proxy = sb.addr("redis").await;
 
     // Pass-through: PING and a round trip of data.
-    let mut con = blocking(move || connection(proxy)).await.expect("connect through proxy");
+    let mut con = blocking(move || connection(proxy))
+        .await
+        .expect("connect through proxy");
     let (mut con, pong) = blocking(move || {
         let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut con);
-        let _: () = redis::cmd("SET").arg("k").arg("v".repeat(100_000)).query(&mut con).expect("SET");
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v".repeat(100_000))
+            .query(&mut con)
+            .expect("SET");
         let v: String = redis::cmd("GET").arg("k").query(&mut con).expect("GET");
         assert_eq!(v.len(), 100_000);
         (con, r)
@@ -89,7 +116,10 @@ async fn redis_through_the_proxy_degrades_and_recovers() {
     assert_eq!(pong.expect("PING"), "PONG");
 
     // Latency: every command on the open connection takes at least 100 ms.
-    sb.set_rules(&rules(r#"(name: "slow", route: "redis", kind: Latency(ms: 100))"#)).await;
+    sb.set_rules(&rules(
+        r#"(name: "slow", route: "redis", kind: Latency(ms: 100))"#,
+    ))
+    .await;
     let (mut con, (result, took)) = blocking(move || {
         let r = timed_ping(&mut con);
         (con, r)
@@ -99,11 +129,20 @@ async fn redis_through_the_proxy_degrades_and_recovers() {
     assert!(took >= Duration::from_millis(100), "PING took {took:?}");
 
     // Partition by reset: the client gets an error, on its open connection and on new ones.
-    sb.set_rules(&rules(r#"(name: "cut", route: "redis", kind: Partition(mode: Reset))"#)).await;
+    sb.set_rules(&rules(
+        r#"(name: "cut", route: "redis", kind: Partition(mode: Reset))"#,
+    ))
+    .await;
     let (result, _) = blocking(move || timed_ping(&mut con)).await;
-    assert!(result.is_err(), "PING through a reset partition: {result:?}");
+    assert!(
+        result.is_err(),
+        "PING through a reset partition: {result:?}"
+    );
     let fresh = blocking(move || ping(proxy)).await;
-    assert!(fresh.is_err(), "a new connection during the partition: {fresh:?}");
+    assert!(
+        fresh.is_err(),
+        "a new connection during the partition: {fresh:?}"
+    );
 
     // Lifted: a new connection works again.
     sb.set_rules(&rules("")).await;
