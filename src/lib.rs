@@ -4,17 +4,22 @@
 //! # Layout
 //!
 //! - [`rules`]: the RON rule format, loading with `file:line:col` errors, validation.
-//! - [`store`]: the immutable [`store::RuleSet`] and the [`store::Store`] that swaps it.
+//! - [`store`]: the immutable [`store::RuleSet`], the [`store::Store`] that swaps it, run-time
+//!   overrides, the directory watcher.
 //! - [`faults`]: the closed set of fault kinds, one file each, and seeded randomness.
-//! - [`proxy`]: route listeners and the per-connection pump that applies faults in line.
-//! - [`telemetry`]: counters and log setup.
-//! - [`app`]: assembles the above into a running [`Switchboard`].
+//! - [`proxy`]: route listeners and the per-connection loop that applies faults in line.
+//! - [`control`]: the HTTP control endpoint (`/v1`, `/metrics`, `/healthz`).
+//! - [`ctl`]: the `switchboard ctl` client of that endpoint.
+//! - [`telemetry`]: metrics, events, log setup.
+//! - [`app`]: assembles the above into a running [`Switchboard`]; every change goes through it.
 //! - [`shutdown`]: the drain signal.
 //!
-//! Data flows one way: rules → validation → a new rule set → swap → the next step of every
-//! connection sees it.
+//! Data flows one way: a file or an API call → validation → a new rule set → swap → the next
+//! step of every connection sees it.
 
 pub mod app;
+pub mod control;
+pub mod ctl;
 pub mod faults;
 pub mod proxy;
 pub mod rules;
@@ -22,4 +27,4 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 
-pub use app::{Config, StartError, Switchboard};
+pub use app::{ChangeError, Config, StartError, Switchboard};

@@ -1,14 +1,16 @@
 //! The `switchboard` binary: argument parsing and hand-off to the library.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard::control::{self, Auth};
+use switchboard::ctl::{self, CtlCommand};
 use switchboard::rules::{self, LoadOptions};
-use switchboard::telemetry::{LogFormat, init_tracing};
+use switchboard::telemetry::{EventBus, LogFormat, init_tracing};
 use switchboard::{Config, Switchboard};
 
 #[derive(Debug, Parser)]
@@ -25,17 +27,23 @@ struct Cli {
 enum Command {
     /// Load the rules, bind the routes and serve until SIGINT or SIGTERM.
     Run {
-        /// Directory of `*.ron` rule files.
+        /// Directory of `*.ron` rule files; watched and reloaded on change.
         #[arg(long, env = "SWITCHBOARD_RULES", default_value = "rules")]
         rules: PathBuf,
-        /// Address of the control endpoint.
+        /// Address of the control endpoint (port 0 picks a free one; the log says which).
         #[arg(long, env = "SWITCHBOARD_CONTROL", default_value = "127.0.0.1:8474")]
         control: SocketAddr,
         /// Seed for every probabilistic choice; random when absent.
         #[arg(long, env = "SWITCHBOARD_SEED")]
         seed: Option<u64>,
+        /// File holding the control endpoint's bearer token (required off loopback).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Append every event to this file as JSON lines.
+        #[arg(long)]
+        events: Option<PathBuf>,
         /// How long open connections may take to finish after a stop signal.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         grace: Duration,
     },
     /// Validate rule files or directories without binding anything.
@@ -44,51 +52,78 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 5s or 500ms"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?}: unit must be ms, s or m")),
-    }
+    /// Talk to a running Switchboard's control endpoint.
+    Ctl {
+        /// The control endpoint.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8474")]
+        url: String,
+        /// Bearer token (or SWITCHBOARD_TOKEN, or --token-file).
+        #[arg(long)]
+        token: Option<String>,
+        /// File holding the bearer token.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Print the server's JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = std::env::var("RUST_LOG").ok();
     init_tracing(cli.log_format, filter.as_deref());
-    match cli.command {
-        Command::Check { paths } => check(&paths),
+    let result = match cli.command {
+        Command::Check { paths } => return check(&paths),
         Command::Run {
             rules,
             control,
             seed,
+            token_file,
+            events,
             grace,
-        } => match run(rules, control, seed, grace) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("switchboard: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        } => token(None, token_file.as_deref())
+            .and_then(|token| run(rules, control, seed, token, events, grace)),
+        Command::Ctl {
+            url,
+            token: given,
+            token_file,
+            json,
+            command,
+        } => token(given, token_file.as_deref())
+            .and_then(|token| run_ctl(&url, token, json, command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// The token from the command line, a file, or `SWITCHBOARD_TOKEN`, in that order.
+fn token(given: Option<String>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the token file {}", file.display()))?;
+        return Ok(Some(text.trim().to_string()));
+    }
+    Ok(std::env::var("SWITCHBOARD_TOKEN").ok())
 }
 
 fn check(paths: &[PathBuf]) -> ExitCode {
     match rules::load_paths(paths, LoadOptions::default()) {
-        Ok(set) => {
+        Ok(files) => {
             println!(
                 "ok: {} route(s), {} fault(s)",
-                set.routes().len(),
-                set.faults().len()
+                files.routes.len(),
+                files.faults.len()
             );
             ExitCode::SUCCESS
         }
@@ -103,19 +138,56 @@ fn run(
     rules_dir: PathBuf,
     control: SocketAddr,
     seed: Option<u64>,
+    token: Option<String>,
+    events: Option<PathBuf>,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let rules = rules::load_dir(&rules_dir, LoadOptions::default())
+    let auth = Auth::for_bind(control, token)?;
+    let files = rules::load_dir(&rules_dir, LoadOptions::default())
         .with_context(|| format!("loading rules from {}", rules_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
-        let app = Switchboard::start(rules, Config { seed }).await?;
-        tracing::info!(seed = app.seed(), %control, "switchboard running");
+        let events = match &events {
+            Some(path) => EventBus::with_log(path)
+                .await
+                .with_context(|| format!("opening the event log {}", path.display()))?,
+            None => EventBus::new(),
+        };
+        let listener = tokio::net::TcpListener::bind(control)
+            .await
+            .with_context(|| format!("binding the control endpoint to {control}"))?;
+        let config = Config {
+            seed,
+            rules_dir: Some(rules_dir),
+            events,
+            load: LoadOptions::default(),
+        };
+        let app = Switchboard::start(files, config).await?;
+        let _control =
+            control::serve(listener, app.clone(), auth).context("starting the control endpoint")?;
+        tracing::info!(seed = app.seed(), "switchboard running");
         wait_for_signal().await?;
         tracing::info!(?grace, "stopping; draining open connections");
         if !app.shutdown(grace).await {
             tracing::warn!("some connections were still open after the grace period");
         }
+        Ok(())
+    })
+}
+
+fn run_ctl(
+    url: &str,
+    token: Option<String>,
+    json: bool,
+    command: CtlCommand,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let client = ctl::Client::new(url, token)?;
+        ctl::run(&client, command, json).await?;
         Ok(())
     })
 }

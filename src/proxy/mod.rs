@@ -5,4 +5,4 @@ mod routes;
 pub mod tcp;
 
 pub use error::{ProxyError, Side};
-pub use routes::{ProxyContext, RouteTable};
+pub use routes::{Prepared, ProxyContext, RouteTable};

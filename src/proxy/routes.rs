@@ -1,10 +1,10 @@
 //! The set of bound routes, kept in step with the rule set: only routes whose listen address
-//! changed are rebound.
+//! changed are rebound, and a change that cannot bind every new listener binds none.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +21,7 @@ pub struct ProxyContext {
     /// The seed every random choice derives from.
     pub seed: u64,
     /// Counters.
-    pub metrics: Arc<Metrics>,
+    pub metrics: std::sync::Arc<Metrics>,
     /// Connections register here so shutdown can drain them.
     pub tracker: TaskTracker,
     /// Fires when the process stops.
@@ -34,37 +34,67 @@ pub struct RouteTable {
     bound: HashMap<String, RouteHandle>,
 }
 
+/// Listeners bound for a change that is not committed yet. Dropping it releases them.
+#[derive(Debug)]
+pub struct Prepared {
+    listeners: Vec<(String, TcpListener)>,
+}
+
 impl RouteTable {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Binds new routes, rebinds those whose listen address changed and unbinds removed ones.
-    /// Every route that could be bound is; the failures are returned.
-    pub async fn sync(&mut self, rules: &RuleSet, ctx: &ProxyContext) -> Vec<ProxyError> {
+    fn needs_bind(&self, name: &str, listen: &str) -> bool {
+        self.bound.get(name).is_none_or(|h| h.listen() != listen)
+    }
+
+    /// Binds the listeners that `rules` adds or moves. Fails, binding nothing, if any of them
+    /// cannot be bound.
+    pub async fn prepare(&self, rules: &RuleSet) -> Result<Prepared, Vec<ProxyError>> {
+        let mut listeners = Vec::new();
+        let mut errors = Vec::new();
+        for route in rules.routes() {
+            if !self.needs_bind(&route.name, &route.listen) {
+                continue;
+            }
+            // A route moving to a port another route of this table holds now cannot bind
+            // until that one lets go; that is reported like any other bind failure.
+            match tcp::bind(route).await {
+                Ok(listener) => listeners.push((route.name.clone(), listener)),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Prepared { listeners })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Unbinds routes that `rules` removed or moved and starts the prepared listeners.
+    pub fn commit(&mut self, prepared: Prepared, rules: &RuleSet, ctx: &ProxyContext) {
         self.bound.retain(|name, handle| {
             rules
                 .route(name)
                 .is_some_and(|r| r.listen == handle.listen())
         });
-        let mut errors = Vec::new();
-        for route in rules.routes() {
-            if self.bound.contains_key(&route.name) {
-                continue;
-            }
-            match tcp::bind(route, ctx.clone()).await {
-                Ok(handle) => {
-                    self.bound.insert(route.name.clone(), handle);
-                }
-                Err(e) => errors.push(e),
+        for (name, listener) in prepared.listeners {
+            if let Some(route) = rules.route(&name) {
+                let handle = tcp::start(listener, route, ctx.clone());
+                self.bound.insert(name, handle);
             }
         }
-        errors
     }
 
     /// The address `route` listens on.
     pub fn local_addr(&self, route: &str) -> Option<SocketAddr> {
         self.bound.get(route).map(RouteHandle::local_addr)
+    }
+
+    /// Stops every listener.
+    pub fn clear(&mut self) {
+        self.bound.clear();
     }
 }

@@ -8,7 +8,7 @@ use super::error::{Problem, RulesError};
 use super::locate::{self, List};
 use super::model::{Fault, Route, RulesFile};
 use super::validate::{self, Policy, Subject};
-use crate::store::RuleSet;
+use crate::store::FileRules;
 
 /// How strict loading is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,13 +41,13 @@ pub fn parse_source(path: &Path, text: &str) -> Result<RulesFile, Problem> {
 
 /// Loads every `*.ron` file directly inside `dir` (not its subdirectories, which hold drills,
 /// nor hidden entries such as a ConfigMap's `..data`), merged into one rule set.
-pub fn load_dir(dir: &Path, options: LoadOptions) -> Result<RuleSet, RulesError> {
+pub fn load_dir(dir: &Path, options: LoadOptions) -> Result<FileRules, RulesError> {
     let sources = read_dir_sources(dir)?;
     build(&sources, options)
 }
 
 /// Loads files and directories together, as `switchboard check` does.
-pub fn load_paths(paths: &[PathBuf], options: LoadOptions) -> Result<RuleSet, RulesError> {
+pub fn load_paths(paths: &[PathBuf], options: LoadOptions) -> Result<FileRules, RulesError> {
     let mut sources = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| RulesError::Io {
@@ -67,7 +67,7 @@ pub fn load_paths(paths: &[PathBuf], options: LoadOptions) -> Result<RuleSet, Ru
 pub fn load_texts(
     texts: &[(PathBuf, String)],
     options: LoadOptions,
-) -> Result<RuleSet, RulesError> {
+) -> Result<FileRules, RulesError> {
     let sources: Vec<Source> = texts
         .iter()
         .map(|(path, text)| Source {
@@ -110,7 +110,7 @@ fn read_dir_sources(dir: &Path) -> Result<Vec<Source>, RulesError> {
     paths.iter().map(|p| read_source(p)).collect()
 }
 
-fn build(sources: &[Source], options: LoadOptions) -> Result<RuleSet, RulesError> {
+fn build(sources: &[Source], options: LoadOptions) -> Result<FileRules, RulesError> {
     let mut problems = Vec::new();
     let mut parsed = Vec::new();
     for source in sources {
@@ -156,17 +156,17 @@ fn build(sources: &[Source], options: LoadOptions) -> Result<RuleSet, RulesError
     if !problems.is_empty() {
         return Err(RulesError::Invalid { problems });
     }
-    Ok(RuleSet::new(
-        route_refs.into_iter().cloned().collect(),
-        fault_refs.into_iter().cloned().collect(),
-    ))
+    Ok(FileRules {
+        routes: route_refs.into_iter().cloned().collect(),
+        faults: fault_refs.into_iter().cloned().collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<RuleSet, RulesError> {
+    fn load(text: &str) -> Result<FileRules, RulesError> {
         load_texts(
             &[(PathBuf::from("t.ron"), text.to_string())],
             LoadOptions::default(),
@@ -192,8 +192,12 @@ mod tests {
 )"#,
         )
         .expect("valid");
-        assert_eq!(rules.routes().len(), 1);
-        let cut = rules.fault("redis-cut").expect("present");
+        assert_eq!(rules.routes.len(), 1);
+        let cut = rules
+            .faults
+            .iter()
+            .find(|f| f.name == "redis-cut")
+            .expect("present");
         assert!(!cut.enabled);
         assert_eq!(cut.probability, 1.0);
     }

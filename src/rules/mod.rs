@@ -13,3 +13,4 @@ mod validate;
 pub use error::{Problem, RulesError};
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
 pub use model::{Direction, Fault, Protocol, Route, RulesFile};
+pub use validate::{Finding, Policy, Subject, validate};

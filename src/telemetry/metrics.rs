@@ -1,19 +1,42 @@
-//! Counters per route and per fault. Held by whoever builds the app and passed down
-//! explicitly; nothing here is global.
+//! Prometheus metrics. The registry is built once and passed down; nothing here is global.
+//! Connections take their counter handles once (an `Arc` each), so the per-chunk cost is one
+//! relaxed atomic add, never a label lookup.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// Live counters of one route. Updated with relaxed atomics: they are statistics, not
-/// synchronisation.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabel {
+    route: String,
+    direction: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FaultLabel {
+    fault: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// The live counters of one route.
+#[derive(Debug, Clone)]
 pub struct RouteStats {
-    open: AtomicU64,
-    total: AtomicU64,
-    bytes_upstream: AtomicU64,
-    bytes_downstream: AtomicU64,
-    dial_errors: AtomicU64,
+    open: Gauge,
+    total: Counter,
+    bytes_upstream: Counter,
+    bytes_downstream: Counter,
+    dial_errors: Counter,
 }
 
 /// A copy of a route's counters at one moment.
@@ -33,20 +56,20 @@ pub struct RouteStatsSnapshot {
 
 /// Counts a connection as open until dropped.
 #[derive(Debug)]
-pub struct OpenConnection(Arc<RouteStats>);
+pub struct OpenConnection(Gauge);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
 impl RouteStats {
     /// Counts a new connection; it stays counted as open while the guard lives.
-    pub fn connection_opened(self: &Arc<Self>) -> OpenConnection {
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.open.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(Arc::clone(self))
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.total.inc();
+        self.open.inc();
+        OpenConnection(self.open.clone())
     }
 
     /// Counts bytes written towards the upstream (`upstream: true`) or the client.
@@ -56,49 +79,146 @@ impl RouteStats {
         } else {
             &self.bytes_downstream
         };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        counter.inc_by(n as u64);
     }
 
     /// Counts a failed upstream dial.
     pub fn dial_failed(&self) {
-        self.dial_errors.fetch_add(1, Ordering::Relaxed);
+        self.dial_errors.inc();
     }
 
     /// The counters now.
     pub fn snapshot(&self) -> RouteStatsSnapshot {
         RouteStatsSnapshot {
-            open: self.open.load(Ordering::Relaxed),
-            total: self.total.load(Ordering::Relaxed),
-            bytes_upstream: self.bytes_upstream.load(Ordering::Relaxed),
-            bytes_downstream: self.bytes_downstream.load(Ordering::Relaxed),
-            dial_errors: self.dial_errors.load(Ordering::Relaxed),
+            open: u64::try_from(self.open.get()).unwrap_or(0),
+            total: self.total.get(),
+            bytes_upstream: self.bytes_upstream.get(),
+            bytes_downstream: self.bytes_downstream.get(),
+            dial_errors: self.dial_errors.get(),
         }
     }
 }
 
-/// Every counter of one Switchboard.
-#[derive(Debug, Default)]
+/// Every metric of one Switchboard.
+#[derive(Debug)]
 pub struct Metrics {
-    routes: Mutex<HashMap<String, Arc<RouteStats>>>,
-    fired: Mutex<HashMap<String, u64>>,
+    registry: Registry,
+    open: Family<RouteLabel, Gauge>,
+    connections: Family<RouteLabel, Counter>,
+    bytes: Family<BytesLabel, Counter>,
+    dial_errors: Family<RouteLabel, Counter>,
+    fired: Family<FaultLabel, Counter>,
+    reloads: Family<ResultLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    /// The counters of `route`, created on first use.
-    pub fn route(&self, route: &str) -> Arc<RouteStats> {
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(routes.entry(route.to_string()).or_default())
+    /// A registry with every Switchboard metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let open = Family::default();
+        let connections = Family::default();
+        let bytes = Family::default();
+        let dial_errors = Family::default();
+        let fired = Family::default();
+        let reloads = Family::default();
+        registry.register(
+            "connections_open",
+            "Connections open now, per route",
+            open.clone(),
+        );
+        registry.register(
+            "connections",
+            "Connections accepted, per route",
+            connections.clone(),
+        );
+        registry.register(
+            "bytes",
+            "Bytes forwarded, per route and direction (upstream = towards the dependency)",
+            bytes.clone(),
+        );
+        registry.register(
+            "upstream_dial_errors",
+            "Upstream dials that failed, per route",
+            dial_errors.clone(),
+        );
+        registry.register(
+            "fault_fired",
+            "Times a fault took hold on a connection, per fault",
+            fired.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Rule reloads, by result (ok or rejected)",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            open,
+            connections,
+            bytes,
+            dial_errors,
+            fired,
+            reloads,
+        }
+    }
+
+    /// The counters of `route`.
+    pub fn route(&self, route: &str) -> RouteStats {
+        let label = RouteLabel {
+            route: route.to_string(),
+        };
+        let bytes = |direction| {
+            self.bytes
+                .get_or_create(&BytesLabel {
+                    route: route.to_string(),
+                    direction,
+                })
+                .clone()
+        };
+        RouteStats {
+            open: self.open.get_or_create(&label).clone(),
+            total: self.connections.get_or_create(&label).clone(),
+            bytes_upstream: bytes("upstream"),
+            bytes_downstream: bytes("downstream"),
+            dial_errors: self.dial_errors.get_or_create(&label).clone(),
+        }
     }
 
     /// Counts one firing of `fault`: it took hold on a connection.
     pub fn fault_fired(&self, fault: &str) {
-        let mut fired = self.fired.lock().unwrap_or_else(PoisonError::into_inner);
-        *fired.entry(fault.to_string()).or_default() += 1;
+        self.fired
+            .get_or_create(&FaultLabel {
+                fault: fault.to_string(),
+            })
+            .inc();
     }
 
     /// How many times `fault` took hold.
     pub fn times_fired(&self, fault: &str) -> u64 {
-        let fired = self.fired.lock().unwrap_or_else(PoisonError::into_inner);
-        fired.get(fault).copied().unwrap_or(0)
+        self.fired
+            .get_or_create(&FaultLabel {
+                fault: fault.to_string(),
+            })
+            .get()
+    }
+
+    /// Counts a reload, accepted or rejected.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "rejected" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
     }
 }

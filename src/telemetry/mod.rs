@@ -1,7 +1,9 @@
-//! What Switchboard tells about itself: counters per route and per fault, and log setup.
+//! What Switchboard tells about itself: metrics, events, and log setup.
 
+mod events;
 mod metrics;
 mod tracing;
 
+pub use events::{Event, EventBus, EventKind, EventSource, timestamp};
 pub use metrics::{Metrics, RouteStats, RouteStatsSnapshot};
 pub use tracing::{LogFormat, init_tracing};

@@ -1,32 +1,37 @@
-//! The integration-test harness: a Switchboard on ephemeral ports, upstreams to put behind
-//! it, and waiting on conditions with a deadline instead of sleeping.
+//! The integration-test harness: a Switchboard and its control endpoint on ephemeral ports,
+//! upstreams to put behind it, an API client, and waiting on conditions with a deadline
+//! instead of sleeping.
 #![allow(dead_code)] // each test file uses part of the harness
 
+pub mod api;
 pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard::rules::{LoadOptions, load_texts};
-use switchboard::store::RuleSet;
+use switchboard::control::{self, Auth, ControlHandle};
+use switchboard::rules::{LoadOptions, load_dir, load_texts};
+use switchboard::store::FileRules;
+use switchboard::telemetry::EventBus;
 use switchboard::{Config, Switchboard};
 
-/// A running Switchboard and its route addresses.
+/// Tests may use port 0 in listen addresses; files users write may not.
+pub const TEST_LOAD: LoadOptions = LoadOptions {
+    allow_ephemeral_listen: true,
+};
+
+/// A running Switchboard, its control endpoint, and its route addresses.
 pub struct Harness {
     pub app: Switchboard,
+    pub control: ControlHandle,
 }
 
 /// Parses RON rules the way a file would be, except that port 0 is allowed.
-pub fn rules(ron: &str) -> RuleSet {
-    load_texts(
-        &[(PathBuf::from("test.ron"), ron.to_string())],
-        LoadOptions {
-            allow_ephemeral_listen: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("test rules are invalid:\n{e}"))
+pub fn rules(ron: &str) -> FileRules {
+    load_texts(&[(PathBuf::from("test.ron"), ron.to_string())], TEST_LOAD)
+        .unwrap_or_else(|e| panic!("test rules are invalid:\n{e}"))
 }
 
 /// Starts a Switchboard on `ron` with a fixed seed.
@@ -36,10 +41,45 @@ pub async fn spawn_switchboard(ron: &str) -> Harness {
 
 /// Starts a Switchboard on `ron` with `seed`.
 pub async fn spawn_seeded(ron: &str, seed: u64) -> Harness {
-    let app = Switchboard::start(rules(ron), Config { seed: Some(seed) })
+    start(
+        rules(ron),
+        Config {
+            seed: Some(seed),
+            ..Config::default()
+        },
+        Auth::open(),
+    )
+    .await
+}
+
+/// Starts a Switchboard that loads and watches `dir`.
+pub async fn spawn_in_dir(dir: &Path) -> Harness {
+    spawn_in_dir_with(dir, EventBus::new()).await
+}
+
+/// Starts a Switchboard that loads and watches `dir`, with events going to `events`.
+pub async fn spawn_in_dir_with(dir: &Path, events: EventBus) -> Harness {
+    let files =
+        load_dir(dir, TEST_LOAD).unwrap_or_else(|e| panic!("rules in {}:\n{e}", dir.display()));
+    let config = Config {
+        seed: Some(7),
+        rules_dir: Some(dir.to_path_buf()),
+        events,
+        load: TEST_LOAD,
+    };
+    start(files, config, Auth::open()).await
+}
+
+/// Starts a Switchboard whose control endpoint enforces `auth`.
+pub async fn start(files: FileRules, config: Config, auth: Auth) -> Harness {
+    let app = Switchboard::start(files, config)
         .await
         .expect("switchboard starts");
-    Harness { app }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind control");
+    let control = control::serve(listener, app.clone(), auth).expect("control endpoint");
+    Harness { app, control }
 }
 
 impl Harness {
@@ -51,11 +91,15 @@ impl Harness {
             .unwrap_or_else(|| panic!("route {route} is not bound"))
     }
 
-    /// Replaces the rules, as a reload would. Listen addresses must stay the same (port 0
-    /// routes keep their port only if their `listen` text is unchanged).
+    /// Replaces the file rules, as a reload would. Port-0 routes keep their port as long as
+    /// their `listen` text is unchanged.
     pub async fn set_rules(&self, ron: &str) {
-        let errors = self.app.apply(rules(ron)).await;
-        assert!(errors.is_empty(), "rebinding failed: {errors:?}");
+        self.app.apply_files(rules(ron)).await.expect("rules apply");
+    }
+
+    /// A client of the control endpoint.
+    pub fn api(&self) -> api::Api {
+        api::Api::new(self.control.local_addr(), None)
     }
 }
 
@@ -67,6 +111,14 @@ pub fn route_with(name: &str, upstream: SocketAddr, faults: &str) -> String {
   faults: [{faults}],
 )"#
     )
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
 }
 
 /// Polls `condition` until it holds or `deadline` passes; panics with `what` then.

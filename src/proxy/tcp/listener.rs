@@ -38,33 +38,38 @@ impl Drop for RouteHandle {
     }
 }
 
-/// Binds `route` and starts accepting on it.
-pub async fn bind(route: &Route, ctx: ProxyContext) -> Result<RouteHandle, ProxyError> {
+/// Binds `route`'s listen address without accepting yet, so that a change can bind every
+/// new listener before it commits to any.
+pub async fn bind(route: &Route) -> Result<TcpListener, ProxyError> {
     let addr: SocketAddr = route.listen.parse().map_err(|_| ProxyError::BadListen {
         route: route.name.clone(),
         listen: route.listen.clone(),
     })?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ProxyError::Bind {
-            route: route.name.clone(),
-            addr,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+    let bind_error = |source| ProxyError::Bind {
         route: route.name.clone(),
         addr,
         source,
-    })?;
+    };
+    TcpListener::bind(addr).await.map_err(bind_error)
+}
+
+/// Starts accepting on a listener from [`bind`].
+pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
+    // A bound listener always knows its address; fall back to the asked one regardless.
+    let local_addr = listener
+        .local_addr()
+        .ok()
+        .or_else(|| route.listen.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");
     tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
-    Ok(RouteHandle {
+    RouteHandle {
         local_addr,
         listen: route.listen.clone(),
         stop,
-    })
+    }
 }
 
 async fn accept_loop(

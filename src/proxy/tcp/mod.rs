@@ -7,4 +7,4 @@ mod plan;
 mod session;
 mod stream;
 
-pub use listener::{RouteHandle, bind};
+pub use listener::{RouteHandle, bind, start};

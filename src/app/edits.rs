@@ -1,0 +1,328 @@
+//! Run-time changes: faults and routes created, changed and removed through the control
+//! endpoint, the kill switch, and expiry. Each builds a candidate set of overrides, and
+//! [`Switchboard::commit`] validates the merged result whole before anything changes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::{ChangeError, State, Switchboard};
+use crate::faults::FaultKind;
+use crate::rules::{Direction, Fault, Policy, Route, Subject, validate};
+use crate::store::{FileRules, Overrides, Removal, RuleSet, Source, Unknown, diff};
+use crate::telemetry::{EventKind, EventSource, timestamp};
+
+/// A fault as the control endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultInfo {
+    /// Its definition.
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// Where it came from.
+    pub source: Source,
+    /// When it switches itself off (RFC 3339), if it has a time to live.
+    pub expires_at: Option<String>,
+}
+
+/// A partial change to a fault; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FaultUpdate {
+    /// Switch on or off.
+    pub enabled: Option<bool>,
+    /// New probability.
+    pub probability: Option<f64>,
+    /// New direction.
+    pub direction: Option<Direction>,
+    /// New kind and parameters.
+    pub kind: Option<FaultKind>,
+    /// `Some(Some(d))` sets a time to live from now, `Some(None)` clears it.
+    pub ttl: Option<Option<Duration>>,
+}
+
+impl FaultInfo {
+    pub(crate) fn of(rules: &RuleSet, fault: &Fault) -> Self {
+        let meta = rules.meta(&fault.name);
+        FaultInfo {
+            fault: fault.clone(),
+            source: meta.map_or(Source::File, |m| m.source),
+            expires_at: meta.and_then(|m| m.expires_at).map(timestamp),
+        }
+    }
+}
+
+fn unknown(name: &str) -> impl FnOnce(Unknown) -> ChangeError + '_ {
+    move |_| ChangeError::UnknownFault(name.to_string())
+}
+
+fn expiry(ttl: Option<Duration>) -> Option<SystemTime> {
+    ttl.map(|d| SystemTime::now() + d)
+}
+
+impl Switchboard {
+    /// Every fault in force, in order.
+    pub fn faults(&self) -> Vec<FaultInfo> {
+        let rules = self.store().current();
+        rules
+            .faults()
+            .iter()
+            .map(|f| FaultInfo::of(&rules, f))
+            .collect()
+    }
+
+    /// One fault.
+    pub fn fault(&self, name: &str) -> Result<FaultInfo, ChangeError> {
+        let rules = self.store().current();
+        let fault = rules
+            .fault(name)
+            .ok_or_else(|| ChangeError::UnknownFault(name.into()))?;
+        Ok(FaultInfo::of(&rules, fault))
+    }
+
+    /// Adds a fault (source `api`), optionally with a time to live.
+    pub async fn create_fault(
+        &self,
+        fault: Fault,
+        ttl: Option<Duration>,
+    ) -> Result<FaultInfo, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        if self.store().current().fault(&fault.name).is_some() {
+            return Err(ChangeError::FaultExists(fault.name));
+        }
+        let name = fault.name.clone();
+        let mut candidate = state.overrides.clone();
+        candidate.create(fault, expiry(ttl));
+        let rules = self.commit(&mut state, candidate, EventSource::Api).await?;
+        self.fault_in(&rules, &name)
+    }
+
+    /// Changes a fault, wherever it was defined.
+    pub async fn update_fault(
+        &self,
+        name: &str,
+        update: FaultUpdate,
+    ) -> Result<FaultInfo, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        let mut candidate = state.overrides.clone();
+        let FaultUpdate {
+            enabled,
+            probability,
+            direction,
+            kind,
+            ttl,
+        } = update;
+        let change = |f: &mut Fault| {
+            if let Some(v) = enabled {
+                f.enabled = v;
+            }
+            if let Some(v) = probability {
+                f.probability = v;
+            }
+            if let Some(v) = direction {
+                f.direction = v;
+            }
+            if let Some(v) = kind {
+                f.kind = v;
+            }
+        };
+        candidate
+            .update(name, &state.files, change, ttl.map(expiry))
+            .map_err(unknown(name))?;
+        let rules = self.commit(&mut state, candidate, EventSource::Api).await?;
+        self.fault_in(&rules, name)
+    }
+
+    /// Removes an API-created fault, or switches off a file-defined one.
+    pub async fn remove_fault(&self, name: &str) -> Result<Removal, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        let mut candidate = state.overrides.clone();
+        let removal = candidate
+            .remove(name, &state.files)
+            .map_err(unknown(name))?;
+        self.commit(&mut state, candidate, EventSource::Api).await?;
+        Ok(removal)
+    }
+
+    /// The kill switch: every fault off at once, API-created faults removed. Returns the
+    /// faults that were on.
+    pub async fn reset(&self) -> Vec<String> {
+        let mut state = self.inner.state.lock().await;
+        let mut candidate = state.overrides.clone();
+        let turned_off = candidate.reset(&state.files, &self.store().current());
+        // Switching faults off cannot make valid rules invalid, nor bind anything.
+        if let Err(e) = self.commit(&mut state, candidate, EventSource::Api).await {
+            tracing::error!(error = %e, "reset could not be applied");
+        }
+        self.inner.events.emit(
+            EventSource::Api,
+            EventKind::Reset {
+                turned_off: turned_off.clone(),
+            },
+        );
+        turned_off
+    }
+
+    /// Switches off every fault whose time to live has run out.
+    pub(crate) async fn expire_due(&self) {
+        let mut state = self.inner.state.lock().await;
+        let now = SystemTime::now();
+        let rules = self.store().current();
+        let due: Vec<String> = rules
+            .faults()
+            .iter()
+            .filter(|f| {
+                f.enabled
+                    && rules
+                        .meta(&f.name)
+                        .and_then(|m| m.expires_at)
+                        .is_some_and(|t| t <= now)
+            })
+            .map(|f| f.name.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut candidate = state.overrides.clone();
+        for name in &due {
+            let _ = candidate.update(name, &state.files, |f| f.enabled = false, Some(None));
+        }
+        if let Err(e) = self.commit(&mut state, candidate, EventSource::Ttl).await {
+            tracing::error!(error = %e, "expiry could not be applied");
+        }
+    }
+
+    /// Adds a route (source `api`) and binds it; returns the address it listens on.
+    pub async fn create_route(&self, route: Route) -> Result<std::net::SocketAddr, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        if self.store().current().route(&route.name).is_some() {
+            return Err(ChangeError::RouteExists(route.name));
+        }
+        let name = route.name.clone();
+        let mut candidate = state.overrides.clone();
+        candidate.create_route(route);
+        self.commit(&mut state, candidate, EventSource::Api).await?;
+        state
+            .routes
+            .local_addr(&name)
+            .ok_or(ChangeError::UnknownRoute(name))
+    }
+
+    /// Replaces an API-created route (rebinding it if its listen address changed).
+    pub async fn replace_route(&self, route: Route) -> Result<std::net::SocketAddr, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        let name = route.name.clone();
+        self.check_api_route(&name)?;
+        let mut candidate = state.overrides.clone();
+        candidate.replace_route(route);
+        self.commit(&mut state, candidate, EventSource::Api).await?;
+        state
+            .routes
+            .local_addr(&name)
+            .ok_or(ChangeError::UnknownRoute(name))
+    }
+
+    /// Removes an API-created route and its API-created faults; open connections close.
+    pub async fn remove_route(&self, name: &str) -> Result<(), ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        self.check_api_route(name)?;
+        let mut candidate = state.overrides.clone();
+        candidate.remove_route(name);
+        self.commit(&mut state, candidate, EventSource::Api).await?;
+        Ok(())
+    }
+
+    /// Removes the API-created faults of `route`.
+    pub async fn remove_faults_of(&self, route: &str) -> Result<Vec<String>, ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        let mut candidate = state.overrides.clone();
+        let removed = candidate.remove_faults_of(route);
+        self.commit(&mut state, candidate, EventSource::Api).await?;
+        Ok(removed)
+    }
+
+    fn check_api_route(&self, name: &str) -> Result<(), ChangeError> {
+        match self.store().current().route_source(name) {
+            None => Err(ChangeError::UnknownRoute(name.to_string())),
+            Some(Source::File) => Err(ChangeError::FileRoute(name.to_string())),
+            Some(Source::Api) => Ok(()),
+        }
+    }
+
+    fn fault_in(&self, rules: &RuleSet, name: &str) -> Result<FaultInfo, ChangeError> {
+        let fault = rules
+            .fault(name)
+            .ok_or_else(|| ChangeError::UnknownFault(name.to_string()))?;
+        Ok(FaultInfo::of(rules, fault))
+    }
+
+    /// Puts new file rules in force with the run-time changes on top.
+    pub(super) async fn replace_files(
+        &self,
+        state: &mut State,
+        files: FileRules,
+    ) -> Result<(), ChangeError> {
+        let previous = std::mem::replace(&mut state.files, files);
+        let candidate = state.overrides.clone();
+        match self.commit(state, candidate, EventSource::File).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                state.files = previous;
+                Err(e)
+            }
+        }
+    }
+
+    /// Validates the merge of the files and `candidate`, binds what it adds, swaps it in and
+    /// announces what changed. On any error nothing changes.
+    pub(super) async fn commit(
+        &self,
+        state: &mut State,
+        mut candidate: Overrides,
+        source: EventSource,
+    ) -> Result<Arc<RuleSet>, ChangeError> {
+        let merged = candidate.merge(&state.files);
+        check(&merged)?;
+        let prepared = state
+            .routes
+            .prepare(&merged)
+            .await
+            .map_err(ChangeError::Bind)?;
+        let old = self.store().current();
+        let new = self.store().replace(merged);
+        state.routes.commit(prepared, &new, &self.inner.ctx);
+        state.overrides = candidate;
+        for event in diff(&old, &new) {
+            let event = match (source, event) {
+                (EventSource::Ttl, EventKind::FaultDisabled { fault }) => {
+                    EventKind::FaultExpired { fault }
+                }
+                (_, event) => event,
+            };
+            self.inner.events.emit(source, event);
+        }
+        self.inner.expiry_changed.notify_one();
+        Ok(new)
+    }
+}
+
+/// Validates a merged rule set; files were already held to the stricter file policy.
+fn check(rules: &RuleSet) -> Result<(), ChangeError> {
+    let routes: Vec<&Route> = rules.routes().iter().map(|r| r.as_ref()).collect();
+    let faults: Vec<&Fault> = rules.faults().iter().map(|f| f.as_ref()).collect();
+    let policy = Policy {
+        allow_ephemeral_listen: true,
+    };
+    match validate(&routes, &faults, policy).into_iter().next() {
+        None => Ok(()),
+        Some(finding) => {
+            let name = match finding.subject {
+                Subject::Route(i) => &routes[i].name,
+                Subject::Fault(i) => &faults[i].name,
+            };
+            Err(ChangeError::Invalid {
+                field: finding.field.map(str::to_string),
+                message: format!("{name}: {}", finding.message),
+            })
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Assembles a running Switchboard (store, bound routes, metrics, events, background tasks)
+//! and is the one place where the rule set changes: every change, from a file or an API call,
+//! goes through [`Switchboard`] under one lock, is validated whole, and is swapped in atomically.
+
+mod edits;
+mod error;
+mod reload;
+mod status;
+
+pub use edits::{FaultInfo, FaultUpdate};
+pub use error::ChangeError;
+pub use status::{RouteInfo, Status};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Mutex, Notify};
+
+use crate::proxy::{ProxyContext, ProxyError, RouteTable};
+use crate::rules::{LoadOptions, Problem};
+use crate::shutdown::Shutdown;
+use crate::store::{FileRules, Overrides, Store};
+use crate::telemetry::{EventBus, EventKind, EventSource, Metrics};
+
+/// How to start.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Makes every random choice reproducible; drawn at random when absent.
+    pub seed: Option<u64>,
+    /// The directory the rules came from; watched and reloaded when given.
+    pub rules_dir: Option<PathBuf>,
+    /// Where events go.
+    pub events: EventBus,
+    /// How reloads read the directory. Files users write keep the default; tests that must
+    /// not pick fixed ports allow port 0.
+    pub load: LoadOptions,
+}
+
+/// A running Switchboard. Cloning gives another handle on the same one.
+#[derive(Debug, Clone)]
+pub struct Switchboard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    ctx: ProxyContext,
+    events: EventBus,
+    state: Mutex<State>,
+    shutdown: Shutdown,
+    started: SystemTime,
+    rules_dir: Option<PathBuf>,
+    load: LoadOptions,
+    expiry_changed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    files: FileRules,
+    overrides: Overrides,
+    routes: RouteTable,
+    last_reload: Option<SystemTime>,
+    last_rejected: Option<Vec<Problem>>,
+}
+
+/// Why a Switchboard could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{} route(s) could not be bound: {}", errors.len(), errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct StartError {
+    /// One per route that failed.
+    pub errors: Vec<ProxyError>,
+}
+
+impl Switchboard {
+    /// Binds every route of `files` and starts serving; watches `config.rules_dir` if given.
+    pub async fn start(files: FileRules, config: Config) -> Result<Self, StartError> {
+        let shutdown = Shutdown::new();
+        let seed = config.seed.unwrap_or_else(rand::random);
+        let mut overrides = Overrides::default();
+        let rules = overrides.merge(&files);
+        let ctx = ProxyContext {
+            store: Store::new(rules),
+            seed,
+            metrics: Arc::new(Metrics::new()),
+            tracker: shutdown.tracker().clone(),
+            shutdown: shutdown.child(),
+        };
+        let mut routes = RouteTable::new();
+        let current = ctx.store.current();
+        let prepared = routes
+            .prepare(&current)
+            .await
+            .map_err(|errors| StartError { errors })?;
+        routes.commit(prepared, &current, &ctx);
+        config.events.emit(
+            EventSource::File,
+            EventKind::Reloaded {
+                routes: current.routes().len(),
+                faults: current.faults().len(),
+            },
+        );
+        let app = Switchboard {
+            inner: Arc::new(Inner {
+                ctx,
+                events: config.events,
+                state: Mutex::new(State {
+                    files,
+                    overrides,
+                    routes,
+                    last_reload: Some(SystemTime::now()),
+                    last_rejected: None,
+                }),
+                shutdown,
+                started: SystemTime::now(),
+                rules_dir: config.rules_dir,
+                load: config.load,
+                expiry_changed: Notify::new(),
+            }),
+        };
+        tokio::spawn(reload::expire_loop(app.clone()));
+        if let Some(dir) = app.inner.rules_dir.clone() {
+            tokio::spawn(reload::watch_loop(app.clone(), dir));
+        }
+        Ok(app)
+    }
+
+    /// The rule store: every connection reads the rules in force from it.
+    pub fn store(&self) -> &Store {
+        &self.inner.ctx.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.ctx.metrics
+    }
+
+    /// Where events go.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// The seed in use.
+    pub fn seed(&self) -> u64 {
+        self.inner.ctx.seed
+    }
+
+    /// The address `route` listens on.
+    pub async fn route_addr(&self, route: &str) -> Option<SocketAddr> {
+        self.inner.state.lock().await.routes.local_addr(route)
+    }
+
+    /// Fires when the process is stopping, for tasks that serve beside the routes.
+    pub fn stopping(&self) -> tokio_util::sync::CancellationToken {
+        self.inner.shutdown.child()
+    }
+
+    /// Replaces the file rules with `files`, as a reload would (tests and embedders use this
+    /// to change rules without a directory). Run-time changes are re-applied on top.
+    pub async fn apply_files(&self, files: FileRules) -> Result<(), ChangeError> {
+        let mut state = self.inner.state.lock().await;
+        self.replace_files(&mut state, files).await
+    }
+
+    /// Stops accepting, then waits up to `grace` for open connections. Returns whether all
+    /// of them finished in time.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.inner.state.lock().await.routes.clear();
+        self.inner.shutdown.drain(grace).await
+    }
+}

@@ -1,0 +1,104 @@
+//! What `/v1/status` reports.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::Switchboard;
+use crate::rules::Problem;
+use crate::telemetry::timestamp;
+
+/// The state of a running Switchboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The crate version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// The watched rules directory, if any.
+    pub rules_dir: Option<PathBuf>,
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// When the rules in force were loaded (RFC 3339).
+    pub last_reload: Option<String>,
+    /// The problems of the last reload, if it was rejected and no good reload came since;
+    /// the rules before it stay in force.
+    pub last_rejected: Option<Vec<Problem>>,
+    /// Routes and faults in force.
+    pub routes: usize,
+    /// Faults in force, enabled or not.
+    pub faults: usize,
+    /// Faults enabled.
+    pub faults_enabled: usize,
+}
+
+impl Switchboard {
+    /// The state now.
+    pub async fn status(&self) -> Status {
+        let state = self.inner.state.lock().await;
+        let rules = self.store().current();
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: SystemTime::now()
+                .duration_since(self.inner.started)
+                .map_or(0, |d| d.as_secs()),
+            rules_dir: self.inner.rules_dir.clone(),
+            seed: self.seed(),
+            last_reload: state.last_reload.map(timestamp),
+            last_rejected: state.last_rejected.clone(),
+            routes: rules.routes().len(),
+            faults: rules.faults().len(),
+            faults_enabled: rules.faults().iter().filter(|f| f.enabled).count(),
+        }
+    }
+}
+
+/// A route as the control endpoint shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteInfo {
+    /// Its name.
+    pub name: String,
+    /// Its protocol.
+    pub protocol: crate::rules::Protocol,
+    /// The listen address as configured.
+    pub listen: String,
+    /// The address actually bound (differs from `listen` for port 0).
+    pub bound: Option<std::net::SocketAddr>,
+    /// What it forwards to.
+    pub upstream: String,
+    /// Where it came from.
+    pub source: crate::store::Source,
+    /// Live counters.
+    pub stats: crate::telemetry::RouteStatsSnapshot,
+    /// The faults attached to it.
+    pub faults: Vec<String>,
+}
+
+impl Switchboard {
+    /// Every route in force with its counters.
+    pub async fn routes(&self) -> Vec<RouteInfo> {
+        let state = self.inner.state.lock().await;
+        let rules = self.store().current();
+        rules
+            .routes()
+            .iter()
+            .map(|r| RouteInfo {
+                name: r.name.clone(),
+                protocol: r.protocol,
+                listen: r.listen.clone(),
+                bound: state.routes.local_addr(&r.name),
+                upstream: r.upstream.clone(),
+                source: rules
+                    .route_source(&r.name)
+                    .unwrap_or(crate::store::Source::File),
+                stats: self.metrics().route(&r.name).snapshot(),
+                faults: rules
+                    .faults_for(&r.name)
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+}

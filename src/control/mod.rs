@@ -1,0 +1,17 @@
+//! The control endpoint: an HTTP/1.1 JSON API over a running [`crate::Switchboard`].
+//!
+//! `/v1/*` is the native API, `/metrics` the Prometheus exposition, `/healthz` a liveness
+//! check. Bound to a non-loopback address it requires a bearer token on every call but
+//! `/healthz`.
+
+mod auth;
+mod error;
+mod http;
+mod router;
+mod server;
+mod sse;
+mod v1;
+
+pub use auth::{Auth, AuthError};
+pub use error::ApiError;
+pub use server::{ControlHandle, serve};

@@ -1,0 +1,84 @@
+//! The control endpoint's accept loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{Auth, router};
+use crate::Switchboard;
+
+/// A running control endpoint; dropping it stops accepting.
+#[derive(Debug)]
+pub struct ControlHandle {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl ControlHandle {
+    /// Where the endpoint listens (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for ControlHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Serves the control API for `app` on `listener` until the handle is dropped or the app
+/// stops.
+pub fn serve(
+    listener: TcpListener,
+    app: Switchboard,
+    auth: Auth,
+) -> std::io::Result<ControlHandle> {
+    let local_addr = listener.local_addr()?;
+    let stop = app.stopping();
+    let handle = ControlHandle {
+        local_addr,
+        stop: stop.clone(),
+    };
+    let auth = Arc::new(auth);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control endpoint: accept failed");
+                        continue;
+                    }
+                },
+            };
+            let app = app.clone();
+            let auth = Arc::clone(&auth);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    router::handle(request, app.clone(), Arc::clone(&auth))
+                });
+                let connection =
+                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "control connection ended with an error");
+                        }
+                    }
+                    () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
+                }
+            });
+        }
+    });
+    tracing::info!(addr = %local_addr, "control endpoint listening");
+    Ok(handle)
+}

@@ -1,0 +1,188 @@
+//! `switchboard ctl`: a thin client of the control endpoint. Tables for people, `--json` for
+//! scripts; the server's errors are shown as the server worded them.
+
+mod client;
+mod render;
+
+pub use client::{Client, CtlError};
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::faults::FaultKind;
+use crate::rules::Direction;
+
+/// What to ask the control endpoint.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CtlCommand {
+    /// Routes with their counters, and faults.
+    List,
+    /// Version, uptime, last reload and the last rejected one.
+    Status,
+    /// Switch a fault on.
+    Enable {
+        /// The fault.
+        name: String,
+        /// Switch it off again after this long (e.g. 30s, 5m).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// Switch a fault off.
+    Disable {
+        /// The fault.
+        name: String,
+    },
+    /// Add a fault, e.g. `add slow --route redis 'Latency(ms: 100)'`.
+    Add {
+        /// Its name.
+        name: String,
+        /// The route it acts on.
+        #[arg(long)]
+        route: String,
+        /// The kind, as in a rules file: `Latency(ms: 100, jitter_ms: 10)`.
+        kind: String,
+        /// The share of connections it applies to.
+        #[arg(long, default_value_t = 1.0)]
+        probability: f64,
+        /// upstream, downstream or both.
+        #[arg(long, default_value = "downstream", value_parser = parse_direction)]
+        direction: Direction,
+        /// Switch it off after this long (e.g. 30s, 5m).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Add it switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove an API-created fault (a file-defined one is switched off).
+    Remove {
+        /// The fault.
+        name: String,
+    },
+    /// Switch every fault off at once and remove API-created ones.
+    Reset,
+    /// Follow events as they happen.
+    Watch,
+}
+
+fn parse_direction(s: &str) -> Result<Direction, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "upstream" => Ok(Direction::Upstream),
+        "downstream" => Ok(Direction::Downstream),
+        "both" => Ok(Direction::Both),
+        _ => Err(format!("{s:?}: expected upstream, downstream or both")),
+    }
+}
+
+/// Parses a fault kind written as in a rules file.
+pub fn parse_kind(text: &str) -> Result<FaultKind, CtlError> {
+    ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+        .from_str(text)
+        .map_err(|e| CtlError::Usage(format!("kind {text:?}: {e}")))
+}
+
+/// Runs one command and prints its answer to stdout.
+pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<(), CtlError> {
+    let print = |value: &Value, human: &dyn Fn(&Value) -> String| {
+        if as_json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            print!("{}", human(value));
+        }
+    };
+    match command {
+        CtlCommand::List => {
+            let routes = client.get("/v1/routes").await?;
+            let faults = client.get("/v1/faults").await?;
+            let both = json!({ "routes": routes, "faults": faults });
+            print(&both, &|v| render::list(&v["routes"], &v["faults"]));
+        }
+        CtlCommand::Status => {
+            let status = client.get("/v1/status").await?;
+            print(&status, &render::status);
+        }
+        CtlCommand::Enable { name, ttl } => {
+            let mut body = json!({ "enabled": true });
+            if let Some(ttl) = ttl {
+                body["ttl"] = Value::String(ttl);
+            }
+            let fault = client
+                .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
+                .await?;
+            print(&fault, &render::fault_line);
+        }
+        CtlCommand::Disable { name } => {
+            let body = json!({ "enabled": false });
+            let fault = client
+                .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
+                .await?;
+            print(&fault, &render::fault_line);
+        }
+        CtlCommand::Add {
+            name,
+            route,
+            kind,
+            probability,
+            direction,
+            ttl,
+            disabled,
+        } => {
+            let kind = parse_kind(&kind)?;
+            let mut body = json!({
+                "name": name,
+                "route": route,
+                "kind": kind,
+                "probability": probability,
+                "direction": direction,
+                "enabled": !disabled,
+            });
+            if let Some(ttl) = ttl {
+                body["ttl"] = Value::String(ttl);
+            }
+            let fault = client.send("POST", "/v1/faults", Some(body)).await?;
+            print(&fault, &render::fault_line);
+        }
+        CtlCommand::Remove { name } => {
+            let answer = client
+                .send("DELETE", &format!("/v1/faults/{name}"), None)
+                .await?;
+            if answer.is_null() {
+                print(&json!({ "removed": name }), &|_| {
+                    format!("removed {name}\n")
+                });
+            } else {
+                print(&answer, &|v| {
+                    format!(
+                        "{} is defined in a file; switched off instead\n{}",
+                        name,
+                        render::fault_line(v)
+                    )
+                });
+            }
+        }
+        CtlCommand::Reset => {
+            let answer = client.send("POST", "/v1/reset", None).await?;
+            print(&answer, &render::reset);
+        }
+        CtlCommand::Watch => {
+            client
+                .follow("/v1/events", |event| {
+                    if as_json {
+                        println!("{event}");
+                    } else {
+                        println!("{}", render::event(&event));
+                    }
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// How long a ctl call may take before it gives up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);

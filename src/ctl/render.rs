@@ -1,0 +1,197 @@
+//! Human-readable renderings of API answers.
+
+use serde_json::Value;
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A fault kind in the rules-file notation: `Latency(ms: 100, jitter_ms: 0)`.
+pub fn kind(v: &Value) -> String {
+    let Some((name, params)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return text(v);
+    };
+    let params = params
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| format!("{k}: {}", text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!("{name}({params})")
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+/// `ctl list`.
+pub fn list(routes: &Value, faults: &Value) -> String {
+    let empty = Vec::new();
+    let route_rows: Vec<Vec<String>> = routes
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|r| {
+            let s = &r["stats"];
+            vec![
+                text(&r["name"]),
+                text(&r["bound"]),
+                text(&r["upstream"]),
+                text(&s["open"]),
+                text(&s["total"]),
+                text(&s["bytes_upstream"]),
+                text(&s["bytes_downstream"]),
+                text(&s["dial_errors"]),
+                text(&r["source"]),
+            ]
+        })
+        .collect();
+    let fault_rows: Vec<Vec<String>> = faults
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(fault_row)
+        .collect();
+    format!(
+        "{}\n{}",
+        table(
+            &[
+                "ROUTE",
+                "LISTEN",
+                "UPSTREAM",
+                "OPEN",
+                "TOTAL",
+                "BYTES_UP",
+                "BYTES_DOWN",
+                "DIAL_ERRORS",
+                "SOURCE"
+            ],
+            &route_rows
+        ),
+        table(FAULT_HEADERS, &fault_rows)
+    )
+}
+
+const FAULT_HEADERS: &[&str] = &[
+    "FAULT",
+    "ROUTE",
+    "ENABLED",
+    "PROBABILITY",
+    "DIRECTION",
+    "KIND",
+    "SOURCE",
+    "EXPIRES",
+];
+
+fn fault_row(f: &Value) -> Vec<String> {
+    vec![
+        text(&f["name"]),
+        text(&f["route"]),
+        if f["enabled"].as_bool() == Some(true) {
+            "on".into()
+        } else {
+            "off".into()
+        },
+        text(&f["probability"]),
+        text(&f["direction"]),
+        kind(&f["kind"]),
+        text(&f["source"]),
+        text(&f["expires_at"]),
+    ]
+}
+
+/// One fault as a table.
+pub fn fault_line(f: &Value) -> String {
+    table(FAULT_HEADERS, &[fault_row(f)])
+}
+
+/// `ctl status`.
+pub fn status(s: &Value) -> String {
+    let mut out = format!(
+        "version       {}\nuptime        {}s\nrules dir     {}\nseed          {}\nlast reload   {}\nroutes        {}\nfaults        {} ({} enabled)\n",
+        text(&s["version"]),
+        text(&s["uptime_secs"]),
+        text(&s["rules_dir"]),
+        text(&s["seed"]),
+        text(&s["last_reload"]),
+        text(&s["routes"]),
+        text(&s["faults"]),
+        text(&s["faults_enabled"]),
+    );
+    match s["last_rejected"].as_array() {
+        Some(problems) => {
+            out.push_str("last rejected reload (the rules before it stay in force):\n");
+            for p in problems {
+                out.push_str(&format!(
+                    "  {}:{}:{}: {}\n",
+                    text(&p["file"]),
+                    text(&p["line"]),
+                    text(&p["col"]),
+                    text(&p["message"])
+                ));
+            }
+        }
+        None => out.push_str("last rejected reload: none\n"),
+    }
+    out
+}
+
+/// `ctl reset`.
+pub fn reset(v: &Value) -> String {
+    let names: Vec<String> = v["turned_off"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        "no fault was on\n".into()
+    } else {
+        format!("turned off: {}\n", names.join(", "))
+    }
+}
+
+/// One event line for `ctl watch`.
+pub fn event(e: &Value) -> String {
+    let mut details: Vec<String> = e
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "at" | "source" | "type"))
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    details.sort();
+    format!(
+        "{}  {:<4}  {:<15}  {}",
+        text(&e["at"]),
+        text(&e["source"]),
+        text(&e["type"]),
+        details.join(" ")
+    )
+}
