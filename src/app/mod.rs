@@ -120,8 +120,8 @@ impl Switchboard {
             }),
         };
         tokio::spawn(reload::expire_loop(app.clone()));
-        if let Some(dir) = app.inner.rules_dir.clone() {
-            tokio::spawn(reload::watch_loop(app.clone(), dir));
+        if let Some(dir) = &app.inner.rules_dir {
+            reload::watch(&app, dir);
         }
         Ok(app)
     }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{ChangeError, Switchboard};
 use crate::rules::{LoadOptions, Problem, RulesError, load_dir};
-use crate::store::watch_dir;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::store::{DirWatcher, watch_dir};
 use crate::telemetry::{EventKind, EventSource};
 
 /// Quiet time after the last file event before reloading: editors and ConfigMap swaps make
@@ -91,16 +93,21 @@ fn problems_of(error: &ChangeError, dir: &Path) -> Vec<Problem> {
     }
 }
 
-/// Reloads after every burst of changes in `dir`, until shutdown.
-pub(super) async fn watch_loop(app: Switchboard, dir: PathBuf) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _watcher = match watch_dir(&dir, tx) {
-        Ok(w) => w,
+/// Starts watching `dir` now, so that a change made as soon as start-up returns is seen, and
+/// reloads after every burst of changes until shutdown.
+pub(super) fn watch(app: &Switchboard, dir: &Path) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    match watch_dir(dir, tx) {
+        Ok(watcher) => {
+            tokio::spawn(watch_loop(app.clone(), watcher, rx));
+        }
         Err(e) => {
             tracing::error!(dir = %dir.display(), error = %e, "cannot watch the rules directory; hot reload is off");
-            return;
         }
-    };
+    }
+}
+
+async fn watch_loop(app: Switchboard, _watcher: DirWatcher, mut rx: UnboundedReceiver<()>) {
     let stop = app.stopping();
     loop {
         tokio::select! {
