@@ -88,23 +88,60 @@ fn run_refuses_broken_rules_and_names_the_place() {
 }
 
 #[test]
-fn run_serves_until_sigterm_then_exits_cleanly() {
+fn run_refuses_a_public_control_endpoint_without_a_token() {
+    let dir = scratch("run-public");
+    std::fs::write(dir.join("empty.ron"), "()").expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--control", "0.0.0.0:0", "--rules"])
+        .arg(&dir)
+        .env_remove("SWITCHBOARD_TOKEN")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a loopback address") && err.contains("--token-file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_serves_its_control_endpoint_until_sigterm_then_exits_cleanly() {
     let dir = scratch("run-empty");
     std::fs::write(dir.join("empty.ron"), "()").expect("write");
     let mut child = Command::new(BIN)
-        .args(["run", "--rules"])
+        .args(["run", "--control", "127.0.0.1:0", "--rules"])
         .arg(&dir)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .expect("start");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("switchboard running"));
-    assert!(started, "the start-up line was logged");
+    let lines = log_lines(&mut child);
+    // The log names the control endpoint's real port; then the start-up is complete.
+    let control = wait_for_line(&lines, "control endpoint listening")
+        .split("addr=")
+        .nth(1)
+        .map(|a| a.trim().to_string())
+        .expect("the control address is logged");
+    wait_for_line(&lines, "switchboard running");
+
+    let status = Command::new(BIN)
+        .args([
+            "ctl",
+            "--json",
+            "--url",
+            &format!("http://{control}"),
+            "status",
+        ])
+        .output()
+        .expect("ctl");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["rules_dir"], dir.to_string_lossy().as_ref());
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -122,5 +159,31 @@ fn run_serves_until_sigterm_then_exits_cleanly() {
             "still running 10 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The child's stderr, line by line, read on a thread so that waiting can have a deadline.
+fn log_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => continue,
+            Err(e) => panic!("no log line with {needle:?} within 10 s: {e}"),
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Log setup through tracing-subscriber. Called once, by the binary.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -17,8 +19,10 @@ pub fn init_tracing(format: LogFormat, filter: Option<&str>) {
     let filter = filter
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    // Colour codes only for a terminal: logs piped to a file or a collector stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
