@@ -13,7 +13,7 @@ use crate::telemetry::{EventKind, EventSource};
 
 /// Quiet time after the last file event before reloading: editors and ConfigMap swaps make
 /// several events for one logical change.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// A directory that never goes quiet is still reloaded this often.
 const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
