@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use switchboard::control::{self, Auth};
+use switchboard::control::{self, Auth, toxiproxy};
 use switchboard::ctl::{self, CtlCommand};
 use switchboard::rules::{self, LoadOptions};
 use switchboard::telemetry::{EventBus, LogFormat, init_tracing};
@@ -42,6 +42,9 @@ enum Command {
         /// Append every event to this file as JSON lines.
         #[arg(long)]
         events: Option<PathBuf>,
+        /// A Toxiproxy config file (a JSON array of proxies, toxics allowed) to load at start.
+        #[arg(long)]
+        toxiproxy_config: Option<PathBuf>,
         /// How long open connections may take to finish after a stop signal.
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         grace: Duration,
@@ -83,9 +86,20 @@ fn main() -> ExitCode {
             seed,
             token_file,
             events,
+            toxiproxy_config,
             grace,
-        } => token(None, token_file.as_deref())
-            .and_then(|token| run(rules, control, seed, token, events, grace)),
+        } => token(None, token_file.as_deref()).and_then(|token| {
+            let options = RunOptions {
+                rules,
+                control,
+                seed,
+                token,
+                events,
+                toxiproxy_config,
+                grace,
+            };
+            run(options)
+        }),
         Command::Ctl {
             url,
             token: given,
@@ -134,15 +148,35 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(
-    rules_dir: PathBuf,
+/// Everything `run` was given.
+struct RunOptions {
+    rules: PathBuf,
     control: SocketAddr,
     seed: Option<u64>,
     token: Option<String>,
     events: Option<PathBuf>,
+    toxiproxy_config: Option<PathBuf>,
     grace: Duration,
-) -> anyhow::Result<()> {
+}
+
+fn run(options: RunOptions) -> anyhow::Result<()> {
+    let RunOptions {
+        rules: rules_dir,
+        control,
+        seed,
+        token,
+        events,
+        toxiproxy_config,
+        grace,
+    } = options;
     let auth = Auth::for_bind(control, token)?;
+    let toxiproxy_config = toxiproxy_config
+        .map(|path| {
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the Toxiproxy config {}", path.display()))
+                .map(|text| (path, text))
+        })
+        .transpose()?;
     let files = rules::load_dir(&rules_dir, LoadOptions::default())
         .with_context(|| format!("loading rules from {}", rules_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -163,6 +197,12 @@ fn run(
             load: LoadOptions::default(),
         };
         let app = Switchboard::start(files, config).await?;
+        if let Some((path, text)) = &toxiproxy_config {
+            let count = toxiproxy::load_config(&app, text)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
+            tracing::info!(proxies = count, config = %path.display(), "Toxiproxy config loaded");
+        }
         let _control =
             control::serve(listener, app.clone(), auth).context("starting the control endpoint")?;
         tracing::info!(seed = app.seed(), "switchboard running");

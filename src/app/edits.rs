@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use tokio::net::TcpListener;
 
 use super::{ChangeError, State, Switchboard};
 use crate::faults::FaultKind;
 use crate::rules::{Direction, Fault, Policy, Route, Subject, validate};
-use crate::store::{FileRules, Overrides, Removal, RuleSet, Source, Unknown, diff};
+use crate::store::{FileRules, Overrides, Removal, ResetReport, RuleSet, Source, Unknown, diff};
 use crate::telemetry::{EventKind, EventSource, timestamp};
 
 /// A fault as the control endpoint shows it.
@@ -143,12 +144,12 @@ impl Switchboard {
         Ok(removal)
     }
 
-    /// The kill switch: every fault off at once, API-created faults removed. Returns the
-    /// faults that were on.
-    pub async fn reset(&self) -> Vec<String> {
+    /// The kill switch: every fault off at once, API-created faults removed, every route
+    /// enabled. Says what it turned back.
+    pub async fn reset(&self) -> ResetReport {
         let mut state = self.inner.state.lock().await;
         let mut candidate = state.overrides.clone();
-        let turned_off = candidate.reset(&state.files, &self.store().current());
+        let report = candidate.reset(&state.files, &self.store().current());
         // Switching faults off cannot make valid rules invalid, nor bind anything.
         if let Err(e) = self.commit(&mut state, candidate, EventSource::Api).await {
             tracing::error!(error = %e, "reset could not be applied");
@@ -156,10 +157,11 @@ impl Switchboard {
         self.inner.events.emit(
             EventSource::Api,
             EventKind::Reset {
-                turned_off: turned_off.clone(),
+                turned_off: report.turned_off.clone(),
+                routes_enabled: report.routes_enabled.clone(),
             },
         );
-        turned_off
+        report
     }
 
     /// Switches off every fault whose time to live has run out.
@@ -188,63 +190,6 @@ impl Switchboard {
         }
         if let Err(e) = self.commit(&mut state, candidate, EventSource::Ttl).await {
             tracing::error!(error = %e, "expiry could not be applied");
-        }
-    }
-
-    /// Adds a route (source `api`) and binds it; returns the address it listens on.
-    pub async fn create_route(&self, route: Route) -> Result<std::net::SocketAddr, ChangeError> {
-        let mut state = self.inner.state.lock().await;
-        if self.store().current().route(&route.name).is_some() {
-            return Err(ChangeError::RouteExists(route.name));
-        }
-        let name = route.name.clone();
-        let mut candidate = state.overrides.clone();
-        candidate.create_route(route);
-        self.commit(&mut state, candidate, EventSource::Api).await?;
-        state
-            .routes
-            .local_addr(&name)
-            .ok_or(ChangeError::UnknownRoute(name))
-    }
-
-    /// Replaces an API-created route (rebinding it if its listen address changed).
-    pub async fn replace_route(&self, route: Route) -> Result<std::net::SocketAddr, ChangeError> {
-        let mut state = self.inner.state.lock().await;
-        let name = route.name.clone();
-        self.check_api_route(&name)?;
-        let mut candidate = state.overrides.clone();
-        candidate.replace_route(route);
-        self.commit(&mut state, candidate, EventSource::Api).await?;
-        state
-            .routes
-            .local_addr(&name)
-            .ok_or(ChangeError::UnknownRoute(name))
-    }
-
-    /// Removes an API-created route and its API-created faults; open connections close.
-    pub async fn remove_route(&self, name: &str) -> Result<(), ChangeError> {
-        let mut state = self.inner.state.lock().await;
-        self.check_api_route(name)?;
-        let mut candidate = state.overrides.clone();
-        candidate.remove_route(name);
-        self.commit(&mut state, candidate, EventSource::Api).await?;
-        Ok(())
-    }
-
-    /// Removes the API-created faults of `route`.
-    pub async fn remove_faults_of(&self, route: &str) -> Result<Vec<String>, ChangeError> {
-        let mut state = self.inner.state.lock().await;
-        let mut candidate = state.overrides.clone();
-        let removed = candidate.remove_faults_of(route);
-        self.commit(&mut state, candidate, EventSource::Api).await?;
-        Ok(removed)
-    }
-
-    fn check_api_route(&self, name: &str) -> Result<(), ChangeError> {
-        match self.store().current().route_source(name) {
-            None => Err(ChangeError::UnknownRoute(name.to_string())),
-            Some(Source::File) => Err(ChangeError::FileRoute(name.to_string())),
-            Some(Source::Api) => Ok(()),
         }
     }
 
@@ -277,19 +222,32 @@ impl Switchboard {
     pub(super) async fn commit(
         &self,
         state: &mut State,
+        candidate: Overrides,
+        source: EventSource,
+    ) -> Result<Arc<RuleSet>, ChangeError> {
+        self.commit_bound(state, candidate, source, Vec::new())
+            .await
+    }
+
+    /// [`Switchboard::commit`], with listeners already bound for some routes (those the API
+    /// created on port 0, whose real port had to be known first).
+    pub(super) async fn commit_bound(
+        &self,
+        state: &mut State,
         mut candidate: Overrides,
         source: EventSource,
+        prebound: Vec<(String, TcpListener)>,
     ) -> Result<Arc<RuleSet>, ChangeError> {
         let merged = candidate.merge(&state.files);
         check(&merged)?;
         let prepared = state
             .routes
-            .prepare(&merged)
+            .prepare(&merged, prebound)
             .await
             .map_err(ChangeError::Bind)?;
         let old = self.store().current();
         let new = self.store().replace(merged);
-        state.routes.commit(prepared, &new, &self.inner.ctx);
+        state.routes.commit(prepared, &new, &self.inner.ctx).await;
         state.overrides = candidate;
         for event in diff(&old, &new) {
             let event = match (source, event) {

@@ -5,10 +5,12 @@
 mod edits;
 mod error;
 mod reload;
+mod routes;
 mod status;
 
 pub use edits::{FaultInfo, FaultUpdate};
 pub use error::ChangeError;
+pub use routes::RouteUpdate;
 pub use status::{RouteInfo, Status};
 
 use std::net::SocketAddr;
@@ -90,10 +92,10 @@ impl Switchboard {
         let mut routes = RouteTable::new();
         let current = ctx.store.current();
         let prepared = routes
-            .prepare(&current)
+            .prepare(&current, Vec::new())
             .await
             .map_err(|errors| StartError { errors })?;
-        routes.commit(prepared, &current, &ctx);
+        routes.commit(prepared, &current, &ctx).await;
         config.events.emit(
             EventSource::File,
             EventKind::Reloaded {
@@ -166,7 +168,7 @@ impl Switchboard {
     /// Stops accepting, then waits up to `grace` for open connections. Returns whether all
     /// of them finished in time.
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        self.inner.state.lock().await.routes.clear();
+        self.inner.state.lock().await.routes.clear().await;
         self.inner.shutdown.drain(grace).await
     }
 }

@@ -67,6 +67,8 @@ pub struct RouteInfo {
     pub bound: Option<std::net::SocketAddr>,
     /// What it forwards to.
     pub upstream: String,
+    /// Whether it listens.
+    pub enabled: bool,
     /// Where it came from.
     pub source: crate::store::Source,
     /// Live counters.
@@ -76,6 +78,11 @@ pub struct RouteInfo {
 }
 
 impl Switchboard {
+    /// One route with its counters.
+    pub async fn route(&self, name: &str) -> Option<RouteInfo> {
+        self.routes().await.into_iter().find(|r| r.name == name)
+    }
+
     /// Every route in force with its counters.
     pub async fn routes(&self) -> Vec<RouteInfo> {
         let state = self.inner.state.lock().await;
@@ -89,6 +96,7 @@ impl Switchboard {
                 listen: r.listen.clone(),
                 bound: state.routes.local_addr(&r.name),
                 upstream: r.upstream.clone(),
+                enabled: r.enabled,
                 source: rules
                     .route_source(&r.name)
                     .unwrap_or(crate::store::Source::File),

@@ -6,10 +6,11 @@
 
 mod auth;
 mod error;
-mod http;
+pub(crate) mod http;
 mod router;
 mod server;
 mod sse;
+pub mod toxiproxy;
 mod v1;
 
 pub use auth::{Auth, AuthError};

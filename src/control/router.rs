@@ -8,7 +8,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body};
-use super::{ApiError, Auth, sse, v1};
+use super::{ApiError, Auth, sse, toxiproxy, v1};
 use crate::Switchboard;
 
 /// Answers one request. Never fails: every error becomes a JSON answer.
@@ -46,11 +46,11 @@ pub async fn handle(
             v1::update_fault(&app, &name, request).await
         }
         (["v1", "faults", name], &Method::DELETE) => v1::delete_fault(&app, name).await,
-        (["v1", "reset"], &Method::POST) => Ok(http::json(
-            StatusCode::OK,
-            &serde_json::json!({ "turned_off": app.reset().await }),
-        )),
+        (["v1", "reset"], &Method::POST) => Ok(http::json(StatusCode::OK, &app.reset().await)),
         (["v1", "events"], &Method::GET) => Ok(sse::events(&app)),
+        (segments, _) if toxiproxy::owns(segments) => {
+            Ok(toxiproxy::handle(&app, segments, request).await)
+        }
         (segments, _) => Err(match allowed(segments) {
             Some(allow) => return Ok(method_not_allowed(&method, allow)),
             None => ApiError::not_found(&path),

@@ -50,13 +50,21 @@ impl RouteTable {
         self.bound.get(name).is_none_or(|h| h.listen() != listen)
     }
 
-    /// Binds the listeners that `rules` adds or moves. Fails, binding nothing, if any of them
-    /// cannot be bound.
-    pub async fn prepare(&self, rules: &RuleSet) -> Result<Prepared, Vec<ProxyError>> {
+    /// Binds the listeners that `rules` adds, moves or enables, taking those in `prebound`
+    /// as they are. Fails, binding nothing, if any of them cannot be bound.
+    pub async fn prepare(
+        &self,
+        rules: &RuleSet,
+        mut prebound: Vec<(String, TcpListener)>,
+    ) -> Result<Prepared, Vec<ProxyError>> {
         let mut listeners = Vec::new();
         let mut errors = Vec::new();
         for route in rules.routes() {
-            if !self.needs_bind(&route.name, &route.listen) {
+            if !route.enabled || !self.needs_bind(&route.name, &route.listen) {
+                continue;
+            }
+            if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
+                listeners.push(prebound.swap_remove(i));
                 continue;
             }
             // A route moving to a port another route of this table holds now cannot bind
@@ -73,13 +81,24 @@ impl RouteTable {
         }
     }
 
-    /// Unbinds routes that `rules` removed or moved and starts the prepared listeners.
-    pub fn commit(&mut self, prepared: Prepared, rules: &RuleSet, ctx: &ProxyContext) {
-        self.bound.retain(|name, handle| {
-            rules
-                .route(name)
-                .is_some_and(|r| r.listen == handle.listen())
-        });
+    /// Unbinds routes that `rules` removed, moved or disabled (returning once their sockets
+    /// are closed) and starts the prepared listeners.
+    pub async fn commit(&mut self, prepared: Prepared, rules: &RuleSet, ctx: &ProxyContext) {
+        let stale: Vec<String> = self
+            .bound
+            .iter()
+            .filter(|(name, handle)| {
+                rules
+                    .route(name)
+                    .is_none_or(|r| !r.enabled || r.listen != handle.listen())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(handle) = self.bound.remove(&name) {
+                handle.stop().await;
+            }
+        }
         for (name, listener) in prepared.listeners {
             if let Some(route) = rules.route(&name) {
                 let handle = tcp::start(listener, route, ctx.clone());
@@ -94,7 +113,9 @@ impl RouteTable {
     }
 
     /// Stops every listener.
-    pub fn clear(&mut self) {
-        self.bound.clear();
+    pub async fn clear(&mut self) {
+        for (_, handle) in self.bound.drain() {
+            handle.stop().await;
+        }
     }
 }

@@ -29,6 +29,10 @@ pub struct Route {
     /// A `host:port` to dial; resolved per connection, so a name that does not resolve yet
     /// is not a load error.
     pub upstream: String,
+    /// A disabled route does not listen, and its open connections are closed (Toxiproxy's
+    /// "down").
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
 }
 
 /// The protocol a route forwards.

@@ -142,6 +142,7 @@ mod tests {
             protocol: Protocol::Tcp,
             listen: listen.into(),
             upstream: upstream.into(),
+            enabled: true,
         }
     }
 

@@ -7,9 +7,19 @@ use crate::telemetry::EventKind;
 pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<EventKind> {
     let mut events = Vec::new();
     for route in new.routes() {
-        let changed = old
-            .route(&route.name)
-            .is_none_or(|o| o.listen != route.listen || o.upstream != route.upstream);
+        let before = old.route(&route.name);
+        if let Some(before) = before
+            && before.enabled != route.enabled
+        {
+            let name = route.name.clone();
+            events.push(if route.enabled {
+                EventKind::RouteEnabled { route: name }
+            } else {
+                EventKind::RouteDisabled { route: name }
+            });
+        }
+        let changed =
+            before.is_none_or(|o| o.listen != route.listen || o.upstream != route.upstream);
         if changed {
             events.push(EventKind::RouteBound {
                 route: route.name.clone(),

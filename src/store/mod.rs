@@ -12,7 +12,7 @@ mod store;
 mod watcher;
 
 pub use diff::diff;
-pub use overrides::{FaultMeta, FileRules, Overrides, Removal, Source, Unknown};
+pub use overrides::{FaultMeta, FileRules, Overrides, Removal, ResetReport, Source, Unknown};
 pub use rule_set::RuleSet;
 pub use store::Store;
 pub use watcher::{DirWatcher, watch_dir};

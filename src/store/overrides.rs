@@ -73,6 +73,17 @@ pub struct Overrides {
     created: Vec<Entry>,
     patched: BTreeMap<String, Patched>,
     routes: Vec<Route>,
+    /// API changes to file-defined routes: the file's definition when changed, and the result.
+    patched_routes: BTreeMap<String, (Route, Route)>,
+}
+
+/// What the kill switch turned back to normal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResetReport {
+    /// Faults that were on.
+    pub turned_off: Vec<String>,
+    /// Routes that were disabled.
+    pub routes_enabled: Vec<String>,
 }
 
 impl Overrides {
@@ -85,6 +96,8 @@ impl Overrides {
                 .iter()
                 .any(|f| &f.name == name && *f == patched.base)
         });
+        self.patched_routes
+            .retain(|name, (base, _)| files.routes.iter().any(|r| &r.name == name && r == base));
         self.routes
             .retain(|r| !files.routes.iter().any(|f| f.name == r.name));
         self.created
@@ -93,7 +106,10 @@ impl Overrides {
         let routes = files
             .routes
             .iter()
-            .map(|r| (r.clone(), Source::File))
+            .map(|r| match self.patched_routes.get(&r.name) {
+                Some((_, current)) => (current.clone(), Source::File),
+                None => (r.clone(), Source::File),
+            })
             .chain(self.routes.iter().map(|r| (r.clone(), Source::Api)))
             .collect();
         let file_faults = files
@@ -163,37 +179,61 @@ impl Overrides {
         Ok(Removal::Disabled)
     }
 
-    /// The kill switch: removes every API-created fault and switches off every file-defined
-    /// one. Returns the names of the faults that were on in `current`.
-    pub fn reset(&mut self, files: &FileRules, current: &RuleSet) -> Vec<String> {
-        let turned_off = current
-            .faults()
-            .iter()
-            .filter(|f| f.enabled)
-            .map(|f| f.name.clone())
-            .collect();
+    /// The kill switch: removes every API-created fault, switches off every file-defined one
+    /// and enables every route. Says what was turned back, judged against `current`.
+    pub fn reset(&mut self, files: &FileRules, current: &RuleSet) -> ResetReport {
+        let report = ResetReport {
+            turned_off: current
+                .faults()
+                .iter()
+                .filter(|f| f.enabled)
+                .map(|f| f.name.clone())
+                .collect(),
+            routes_enabled: current
+                .routes()
+                .iter()
+                .filter(|r| !r.enabled)
+                .map(|r| r.name.clone())
+                .collect(),
+        };
         self.created.clear();
         for fault in &files.faults {
             // Every name here is in the files, so the update cannot miss.
             let _ = self.update(&fault.name, files, |f| f.enabled = false, Some(None));
         }
-        turned_off
+        for route in &report.routes_enabled {
+            let _ = self.update_route(route, files, |r| r.enabled = true);
+        }
+        report
+    }
+
+    /// Changes the route `name`, wherever it was defined.
+    pub fn update_route(
+        &mut self,
+        name: &str,
+        files: &FileRules,
+        change: impl FnOnce(&mut Route),
+    ) -> Result<(), Unknown> {
+        if let Some(route) = self.routes.iter_mut().find(|r| r.name == name) {
+            change(route);
+            return Ok(());
+        }
+        let base = files
+            .routes
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or(Unknown)?;
+        let (_, current) = self
+            .patched_routes
+            .entry(name.to_string())
+            .or_insert_with(|| (base.clone(), base.clone()));
+        change(current);
+        Ok(())
     }
 
     /// Adds an API-created route. The caller checks the name is free.
     pub fn create_route(&mut self, route: Route) {
         self.routes.push(route);
-    }
-
-    /// Replaces an API-created route of the same name; false if there is none.
-    pub fn replace_route(&mut self, route: Route) -> bool {
-        match self.routes.iter_mut().find(|r| r.name == route.name) {
-            Some(r) => {
-                *r = route;
-                true
-            }
-            None => false,
-        }
     }
 
     /// Removes an API-created route and the API-created faults on it; false if there is none.
@@ -242,6 +282,7 @@ mod tests {
                 protocol: Protocol::Tcp,
                 listen: "127.0.0.1:1".into(),
                 upstream: "h:1".into(),
+                enabled: true,
             }],
             faults,
         }
@@ -296,7 +337,7 @@ mod tests {
         let mut o = Overrides::default();
         o.create(latency("api", 5), None);
         let current = o.merge(&f);
-        let mut turned_off = o.reset(&f, &current);
+        let mut turned_off = o.reset(&f, &current).turned_off;
         turned_off.sort();
         assert_eq!(turned_off, vec!["api", "on"]);
         let after = o.merge(&f);

@@ -85,10 +85,22 @@ pub enum EventKind {
         /// Its name.
         route: String,
     },
-    /// The kill switch: every fault off, API-created faults removed.
+    /// The kill switch: every fault off, API-created faults removed, every route enabled.
     Reset {
         /// The faults that were on.
         turned_off: Vec<String>,
+        /// The routes that were disabled.
+        routes_enabled: Vec<String>,
+    },
+    /// A route was enabled (it listens again).
+    RouteEnabled {
+        /// Its name.
+        route: String,
+    },
+    /// A route was disabled: it stopped listening and its connections were closed.
+    RouteDisabled {
+        /// Its name.
+        route: String,
     },
 }
 

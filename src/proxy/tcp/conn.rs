@@ -97,6 +97,9 @@ async fn wait_out_partition(
     ctx: &ProxyContext,
 ) -> bool {
     loop {
+        if plan.route_gone() {
+            return false;
+        }
         match plan.partition() {
             None => return true,
             Some(PartitionMode::Refuse) => return false,

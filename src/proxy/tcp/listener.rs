@@ -18,6 +18,7 @@ pub struct RouteHandle {
     local_addr: SocketAddr,
     listen: String,
     stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RouteHandle {
@@ -29,6 +30,17 @@ impl RouteHandle {
     /// The listen address as the rules wrote it.
     pub fn listen(&self) -> &str {
         &self.listen
+    }
+
+    /// Stops accepting and returns once the listening socket is closed, so that a client
+    /// told "the route is down" finds it refusing connections.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            // The task only ends by cancellation; a join error would mean it panicked, and
+            // its socket is closed either way.
+            let _ = task.await;
+        }
     }
 }
 
@@ -64,11 +76,12 @@ pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHa
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");
-    tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
+    let task = tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
     RouteHandle {
         local_addr,
         listen: route.listen.clone(),
         stop,
+        task: Some(task),
     }
 }
 

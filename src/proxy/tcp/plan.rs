@@ -40,6 +40,7 @@ pub struct Plan {
     seed: u64,
     opened: Instant,
     active: Vec<ActiveFault>,
+    route_gone: bool,
 }
 
 impl Plan {
@@ -51,6 +52,7 @@ impl Plan {
             seed,
             opened,
             active: Vec::new(),
+            route_gone: false,
         }
     }
 
@@ -61,6 +63,7 @@ impl Plan {
 
     /// Recomputes what is in force from `rules`, counting faults that newly took hold.
     pub fn refresh(&mut self, rules: &RuleSet, now: Instant, metrics: &Metrics) {
+        self.route_gone = rules.route(&self.route).is_none_or(|r| !r.enabled);
         let mut next = Vec::new();
         for fault in rules.faults_for(&self.route) {
             if !fault.enabled
@@ -233,6 +236,12 @@ impl Plan {
                 _ => None,
             })
             .min_by_key(|(at, _)| *at)
+    }
+
+    /// Whether the route was removed or disabled: its connections close, as Toxiproxy's do
+    /// when a proxy goes down.
+    pub fn route_gone(&self) -> bool {
+        self.route_gone
     }
 
     /// How a partition ends an open connection, if one is in force and ends it.

@@ -52,6 +52,9 @@ impl Session<'_> {
             {
                 return Ending::Cut(cut);
             }
+            if self.plan.route_gone() {
+                return Ending::Cut(Cut::Close("route disabled"));
+            }
             if let Some(cut) = self.plan.partition_cut() {
                 return Ending::Cut(cut);
             }
