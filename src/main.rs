@@ -39,6 +39,10 @@ enum Command {
         /// File holding the control endpoint's bearer token (required off loopback).
         #[arg(long)]
         token_file: Option<PathBuf>,
+        /// Serve the control endpoint without a token even off loopback. Only for a private
+        /// network (a docker-compose project) whose Toxiproxy clients send no token.
+        #[arg(long, conflicts_with = "token_file")]
+        insecure_no_token: bool,
         /// Append every event to this file as JSON lines.
         #[arg(long)]
         events: Option<PathBuf>,
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
             control,
             seed,
             token_file,
+            insecure_no_token,
             events,
             toxiproxy_config,
             grace,
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
                 control,
                 seed,
                 token,
+                insecure_no_token,
                 events,
                 toxiproxy_config,
                 grace,
@@ -154,6 +160,7 @@ struct RunOptions {
     control: SocketAddr,
     seed: Option<u64>,
     token: Option<String>,
+    insecure_no_token: bool,
     events: Option<PathBuf>,
     toxiproxy_config: Option<PathBuf>,
     grace: Duration,
@@ -165,11 +172,19 @@ fn run(options: RunOptions) -> anyhow::Result<()> {
         control,
         seed,
         token,
+        insecure_no_token,
         events,
         toxiproxy_config,
         grace,
     } = options;
-    let auth = Auth::for_bind(control, token)?;
+    let auth = if insecure_no_token {
+        if !control.ip().is_loopback() {
+            tracing::warn!(%control, "the control endpoint takes calls from anyone who can reach it (--insecure-no-token)");
+        }
+        Auth::open()
+    } else {
+        Auth::for_bind(control, token)?
+    };
     let toxiproxy_config = toxiproxy_config
         .map(|path| {
             std::fs::read_to_string(&path)

@@ -187,3 +187,65 @@ fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Str
         }
     }
 }
+
+#[test]
+fn run_loads_a_toxiproxy_config_with_its_toxics() {
+    let dir = scratch("run-toxiproxy-config");
+    std::fs::write(dir.join("empty.ron"), "()").expect("write");
+    let config = dir.join("toxiproxy.json");
+    std::fs::write(
+        &config,
+        r#"[{"name": "cache", "listen": "127.0.0.1:0", "upstream": "cache.internal:6379",
+             "toxics": [{"type": "latency", "attributes": {"latency": 40}}]}]"#,
+    )
+    .expect("write");
+    let mut child = Command::new(BIN)
+        .args(["run", "--control", "127.0.0.1:0", "--rules"])
+        .arg(&dir)
+        .arg("--toxiproxy-config")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let lines = log_lines(&mut child);
+    let control = wait_for_line(&lines, "control endpoint listening")
+        .split("addr=")
+        .nth(1)
+        .map(|a| a.trim().to_string())
+        .expect("the control address is logged");
+    wait_for_line(&lines, "switchboard running");
+    let list = Command::new(BIN)
+        .args([
+            "ctl",
+            "--json",
+            "--url",
+            &format!("http://{control}"),
+            "list",
+        ])
+        .output()
+        .expect("ctl");
+    let _ = child.kill();
+    let _ = child.wait();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(list["routes"][0]["name"], "cache");
+    assert_eq!(list["routes"][0]["source"], "api");
+    assert_eq!(list["faults"][0]["name"], "cache:latency_downstream");
+
+    // A broken config stops start-up and says why.
+    std::fs::write(&config, r#"[{"name": "x", "upstream": "h:1", "toxics": [{"type": "latency", "attributes": {"latency": -3}}]}]"#)
+        .expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--control", "127.0.0.1:0", "--rules"])
+        .arg(&dir)
+        .arg("--toxiproxy-config")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("toxiproxy.json") && err.contains("attribute latency"),
+        "{err}"
+    );
+}

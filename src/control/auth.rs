@@ -19,7 +19,8 @@ pub enum AuthError {
     /// Anyone who can reach a non-loopback address could switch faults on.
     #[error(
         "the control endpoint would listen on {0}, which is not a loopback address; give a token \
-         with --token-file or SWITCHBOARD_TOKEN, or bind it to 127.0.0.1"
+         with --token-file or SWITCHBOARD_TOKEN, bind it to 127.0.0.1, or (on a private network \
+         only) pass --insecure-no-token"
     )]
     TokenRequired(SocketAddr),
     /// An empty token would let anyone in.
@@ -42,7 +43,8 @@ impl Auth {
         }
     }
 
-    /// No token required.
+    /// No token required, wherever the endpoint listens: for a private network (a
+    /// docker-compose project) where Toxiproxy's clients, which send no token, must reach it.
     pub fn open() -> Self {
         Auth { token: None }
     }
