@@ -20,6 +20,8 @@ pub enum CtlCommand {
     List,
     /// Version, uptime, last reload and the last rejected one.
     Status,
+    /// Exit 0 when the endpoint answers `/healthz` (for container health checks: no token).
+    Health,
     /// Switch a fault on.
     Enable {
         /// The fault.
@@ -101,6 +103,10 @@ pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<
             let faults = client.get("/v1/faults").await?;
             let both = json!({ "routes": routes, "faults": faults });
             print(&both, &|v| render::list(&v["routes"], &v["faults"]));
+        }
+        CtlCommand::Health => {
+            let health = client.get("/healthz").await?;
+            print(&health, &|_| "ok\n".to_string());
         }
         CtlCommand::Status => {
             let status = client.get("/v1/status").await?;
