@@ -26,33 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load the rules, bind the routes and serve until SIGINT or SIGTERM.
-    Run {
-        /// Directory of `*.ron` rule files; watched and reloaded on change.
-        #[arg(long, env = "SWITCHBOARD_RULES", default_value = "rules")]
-        rules: PathBuf,
-        /// Address of the control endpoint (port 0 picks a free one; the log says which).
-        #[arg(long, env = "SWITCHBOARD_CONTROL", default_value = "127.0.0.1:8474")]
-        control: SocketAddr,
-        /// Seed for every probabilistic choice; random when absent.
-        #[arg(long, env = "SWITCHBOARD_SEED")]
-        seed: Option<u64>,
-        /// File holding the control endpoint's bearer token (required off loopback).
-        #[arg(long)]
-        token_file: Option<PathBuf>,
-        /// Serve the control endpoint without a token even off loopback. Only for a private
-        /// network (a docker-compose project) whose Toxiproxy clients send no token.
-        #[arg(long, conflicts_with = "token_file")]
-        insecure_no_token: bool,
-        /// Append every event to this file as JSON lines.
-        #[arg(long)]
-        events: Option<PathBuf>,
-        /// A Toxiproxy config file (a JSON array of proxies, toxics allowed) to load at start.
-        #[arg(long)]
-        toxiproxy_config: Option<PathBuf>,
-        /// How long open connections may take to finish after a stop signal.
-        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-        grace: Duration,
-    },
+    Run(RunArgs),
     /// Validate rule files or directories without binding anything.
     Check {
         /// Files and directories, merged as one rule set.
@@ -78,34 +52,43 @@ enum Command {
     },
 }
 
+/// What `switchboard run` takes.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Directory of `*.ron` rule files; watched and reloaded on change.
+    #[arg(long, env = "SWITCHBOARD_RULES", default_value = "rules")]
+    rules: PathBuf,
+    /// Address of the control endpoint (port 0 picks a free one; the log says which).
+    #[arg(long, env = "SWITCHBOARD_CONTROL", default_value = "127.0.0.1:8474")]
+    control: SocketAddr,
+    /// Seed for every probabilistic choice; random when absent.
+    #[arg(long, env = "SWITCHBOARD_SEED")]
+    seed: Option<u64>,
+    /// File holding the control endpoint's bearer token (required off loopback).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Serve the control endpoint without a token even off loopback. Only for a private
+    /// network (a docker-compose project) whose Toxiproxy clients send no token.
+    #[arg(long, conflicts_with = "token_file")]
+    insecure_no_token: bool,
+    /// Append every event to this file as JSON lines.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// A Toxiproxy config file (a JSON array of proxies, toxics allowed) to load at start.
+    #[arg(long)]
+    toxiproxy_config: Option<PathBuf>,
+    /// How long open connections may take to finish after a stop signal.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = std::env::var("RUST_LOG").ok();
     init_tracing(cli.log_format, filter.as_deref());
     let result = match cli.command {
         Command::Check { paths } => return check(&paths),
-        Command::Run {
-            rules,
-            control,
-            seed,
-            token_file,
-            insecure_no_token,
-            events,
-            toxiproxy_config,
-            grace,
-        } => token(None, token_file.as_deref()).and_then(|token| {
-            let options = RunOptions {
-                rules,
-                control,
-                seed,
-                token,
-                insecure_no_token,
-                events,
-                toxiproxy_config,
-                grace,
-            };
-            run(options)
-        }),
+        Command::Run(args) => token(None, args.token_file.as_deref()).and_then(|t| run(args, t)),
         Command::Ctl {
             url,
             token: given,
@@ -154,29 +137,17 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-/// Everything `run` was given.
-struct RunOptions {
-    rules: PathBuf,
-    control: SocketAddr,
-    seed: Option<u64>,
-    token: Option<String>,
-    insecure_no_token: bool,
-    events: Option<PathBuf>,
-    toxiproxy_config: Option<PathBuf>,
-    grace: Duration,
-}
-
-fn run(options: RunOptions) -> anyhow::Result<()> {
-    let RunOptions {
+fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
+    let RunArgs {
         rules: rules_dir,
         control,
         seed,
-        token,
+        token_file: _,
         insecure_no_token,
         events,
         toxiproxy_config,
         grace,
-    } = options;
+    } = args;
     let auth = if insecure_no_token {
         if !control.ip().is_loopback() {
             tracing::warn!(%control, "the control endpoint takes calls from anyone who can reach it (--insecure-no-token)");

@@ -18,6 +18,17 @@ const FILE_FAULTS: &str = r#"
     (name: "file-other", route: "r", enabled: false, kind: Bandwidth(bytes_per_sec: 1000)),
 "#;
 
+/// A Switchboard with the file faults, whose events go to `bus`.
+async fn with_events(bus: EventBus) -> support::Harness {
+    let config = Config {
+        seed: Some(1),
+        events: bus,
+        ..Config::default()
+    };
+    let files = rules(&route_with("r", upstream::echo().await, FILE_FAULTS));
+    start(files, config, Auth::open()).await
+}
+
 async fn echo_time(client: &mut TcpStream) -> Duration {
     let start = Instant::now();
     client.write_all(b"ping").await.expect("write");
@@ -357,17 +368,7 @@ async fn an_api_change_survives_unrelated_reloads_and_a_file_edit_of_that_fault_
 async fn a_ttl_switches_the_fault_off_and_says_so() {
     let bus = EventBus::new();
     let mut events = bus.subscribe();
-    let config = Config {
-        seed: Some(1),
-        events: bus,
-        ..Config::default()
-    };
-    let sb = start(
-        rules(&route_with("r", upstream::echo().await, FILE_FAULTS)),
-        config,
-        Auth::open(),
-    )
-    .await;
+    let sb = with_events(bus).await;
     let api = sb.api();
     let created = api
         .post(
@@ -412,18 +413,7 @@ async fn a_ttl_switches_the_fault_off_and_says_so() {
 #[tokio::test]
 async fn events_stream_over_sse_and_into_the_event_log() {
     let log = support::scratch_dir("event-log").join("events.jsonl");
-    let bus = EventBus::with_log(&log).await.expect("event log");
-    let config = Config {
-        seed: Some(1),
-        events: bus,
-        ..Config::default()
-    };
-    let sb = start(
-        rules(&route_with("r", upstream::echo().await, FILE_FAULTS)),
-        config,
-        Auth::open(),
-    )
-    .await;
+    let sb = with_events(EventBus::with_log(&log).await.expect("event log")).await;
 
     // A raw HTTP/1.1 client: the stream must be readable as it arrives.
     let mut sse = TcpStream::connect(sb.control.local_addr())

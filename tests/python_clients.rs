@@ -2,13 +2,12 @@
 //! them from PyPI into `.venv-clients` (or set SWITCHBOARD_TEST_PYTHON to a Python that has
 //! `toxiproxy-python` and `chaostoolkit-toxiproxy`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::process::{Running, start_run};
 
 fn python() -> PathBuf {
     if let Ok(python) = std::env::var("SWITCHBOARD_TEST_PYTHON") {
@@ -23,49 +22,18 @@ fn python() -> PathBuf {
     venv
 }
 
-/// `switchboard run` with no routes, its control endpoint on a free port. Killed on drop.
-struct Server {
-    child: Child,
-    control: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_switchboard(name: &str) -> Server {
+/// `switchboard run` with no routes, its control endpoint on a free port.
+fn start_switchboard(name: &str) -> Running {
     let dir = std::env::temp_dir().join(format!("switchboard-py-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("empty.ron"), "()").expect("write");
-    let mut child = Command::new(BIN)
-        .args(["run", "--control", "127.0.0.1:0", "--rules"])
-        .arg(&dir)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start switchboard");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let control = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("the control address is logged within 10 s");
-        if let Some(addr) = line.split("control endpoint listening addr=").nth(1) {
-            break addr.trim().to_string();
-        }
-    };
-    Server { child, control }
+    start_run(&[
+        "--control",
+        "127.0.0.1:0",
+        "--rules",
+        &dir.to_string_lossy(),
+    ])
 }
 
 fn run_script(script: &str) {
