@@ -58,6 +58,8 @@ async fn assert_silent(client: &mut TcpStream, quiet: Duration) {
 }
 
 fn within(d: Duration, low: Duration, what: &str) {
+    // Shown with --nocapture: the measured effect beside the one asked for.
+    eprintln!("measured {what}: {d:?} (asked {low:?})");
     assert!(d >= low, "{what}: {d:?} is less than {low:?}");
     assert!(
         d < low + SLACK,
@@ -135,6 +137,7 @@ async fn bandwidth_caps_the_rate_within_ten_percent() {
     assert_eq!(end, Ok(()));
     assert_eq!(got.len(), 1_000_000);
     let rate = got.len() as f64 / took.as_secs_f64();
+    eprintln!("measured bandwidth: {rate:.0} B/s (asked 1000000)");
     assert!(
         (900_000.0..=1_100_000.0).contains(&rate),
         "{rate:.0} B/s over {took:?}"
