@@ -79,8 +79,7 @@ fn parse_direction(s: &str) -> Result<Direction, String> {
 
 /// Parses a fault kind written as in a rules file.
 pub fn parse_kind(text: &str) -> Result<FaultKind, CtlError> {
-    ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+    crate::rules::ron_options()
         .from_str(text)
         .map_err(|e| CtlError::Usage(format!("kind {text:?}: {e}")))
 }

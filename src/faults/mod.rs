@@ -3,28 +3,50 @@
 //! stream of a connection or on the connection as a whole. How they are applied to bytes lives
 //! in `proxy::tcp`, which reads them through the small helpers here.
 
+mod abort;
 mod bandwidth;
 mod connect_delay;
 mod cut_after;
+mod delay;
+mod drop_request;
+mod fail_nth;
+mod grpc_abort;
 mod latency;
 mod limit_data;
 mod partition;
+mod rate_limit;
+mod replace_body;
 mod reset_peer;
+mod response_delay;
 pub mod rng;
+mod set_headers;
 mod slicer;
+mod slow_body;
 mod slow_close;
 mod timeout;
+mod truncate;
 
+pub use abort::Abort;
 pub use bandwidth::Bandwidth;
 pub use connect_delay::ConnectDelay;
 pub use cut_after::CutAfter;
+pub use delay::Delay;
+pub use drop_request::DropRequest;
+pub use fail_nth::FailNth;
+pub use grpc_abort::GrpcAbort;
 pub use latency::Latency;
 pub use limit_data::LimitData;
 pub use partition::{Partition, PartitionMode};
+pub use rate_limit::RateLimit;
+pub use replace_body::ReplaceBody;
 pub use reset_peer::ResetPeer;
+pub use response_delay::ResponseDelay;
+pub use set_headers::SetHeaders;
 pub use slicer::Slicer;
+pub use slow_body::SlowBody;
 pub use slow_close::SlowClose;
 pub use timeout::Timeout;
+pub use truncate::Truncate;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +77,28 @@ pub enum FaultKind {
     ConnectDelay(ConnectDelay),
     /// Close the connection some time after it opened.
     CutAfter(CutAfter),
+    /// HTTP: answer at once, without calling the upstream.
+    Abort(Abort),
+    /// HTTP: answer a gRPC request with an error status.
+    GrpcAbort(GrpcAbort),
+    /// HTTP: hold the request before forwarding it.
+    Delay(Delay),
+    /// HTTP: hold the response headers.
+    ResponseDelay(ResponseDelay),
+    /// HTTP: drip the response body.
+    SlowBody(SlowBody),
+    /// HTTP: cut the response body and abort.
+    Truncate(Truncate),
+    /// HTTP: close without any response. In RON: `Drop()`.
+    Drop(DropRequest),
+    /// HTTP: answer requests beyond a rate with an error.
+    RateLimit(RateLimit),
+    /// HTTP: set request and response headers.
+    SetHeaders(SetHeaders),
+    /// HTTP: replace the response body.
+    ReplaceBody(ReplaceBody),
+    /// HTTP: fail every n-th request.
+    FailNth(FailNth),
 }
 
 /// Whether a kind acts on one stream or on the whole connection.
@@ -64,6 +108,8 @@ pub enum Scope {
     Stream,
     /// Acts on the connection; `direction` is ignored.
     Connection,
+    /// Acts on HTTP requests (HTTP routes only); `direction` is ignored.
+    Request,
 }
 
 /// A parameter that is out of range.
@@ -93,6 +139,37 @@ pub trait FaultSpec {
     fn validate(&self) -> Result<(), ParamError>;
 }
 
+pub(crate) fn check_status(field: &'static str, status: u16) -> Result<(), ParamError> {
+    if hyper::StatusCode::from_u16(status).is_err() || status < 200 {
+        return Err(ParamError::new(
+            field,
+            format!("{status} is not a final HTTP status (200 to 999)"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_headers(
+    field: &'static str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ParamError> {
+    for (name, value) in headers {
+        if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ParamError::new(
+                field,
+                format!("{name:?} is not a header name"),
+            ));
+        }
+        if hyper::header::HeaderValue::from_str(value).is_err() {
+            return Err(ParamError::new(
+                field,
+                format!("the value of {name:?} is not a header value"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn check_ms(field: &'static str, ms: u64) -> Result<(), ParamError> {
     if ms > MAX_MS {
         return Err(ParamError::new(
@@ -116,6 +193,17 @@ impl FaultKind {
             FaultKind::Partition(k) => k,
             FaultKind::ConnectDelay(k) => k,
             FaultKind::CutAfter(k) => k,
+            FaultKind::Abort(k) => k,
+            FaultKind::GrpcAbort(k) => k,
+            FaultKind::Delay(k) => k,
+            FaultKind::ResponseDelay(k) => k,
+            FaultKind::SlowBody(k) => k,
+            FaultKind::Truncate(k) => k,
+            FaultKind::Drop(k) => k,
+            FaultKind::RateLimit(k) => k,
+            FaultKind::SetHeaders(k) => k,
+            FaultKind::ReplaceBody(k) => k,
+            FaultKind::FailNth(k) => k,
         }
     }
 
@@ -142,6 +230,35 @@ impl FaultKind {
             FaultKind::Partition(_) => "Partition",
             FaultKind::ConnectDelay(_) => "ConnectDelay",
             FaultKind::CutAfter(_) => "CutAfter",
+            FaultKind::Abort(_) => "Abort",
+            FaultKind::GrpcAbort(_) => "GrpcAbort",
+            FaultKind::Delay(_) => "Delay",
+            FaultKind::ResponseDelay(_) => "ResponseDelay",
+            FaultKind::SlowBody(_) => "SlowBody",
+            FaultKind::Truncate(_) => "Truncate",
+            FaultKind::Drop(_) => "Drop",
+            FaultKind::RateLimit(_) => "RateLimit",
+            FaultKind::SetHeaders(_) => "SetHeaders",
+            FaultKind::ReplaceBody(_) => "ReplaceBody",
+            FaultKind::FailNth(_) => "FailNth",
+        }
+    }
+
+    /// Whether a route of `protocol` can carry this kind. HTTP routes take the HTTP kinds and
+    /// the TCP kinds that act on a whole connection; TCP routes take the TCP kinds.
+    pub fn fits(&self, protocol: crate::rules::Protocol) -> Result<(), String> {
+        use crate::rules::Protocol;
+        match (protocol, self.scope(), self) {
+            (Protocol::Tcp, Scope::Request, _) => Err(format!(
+                "{} acts on HTTP requests; this route is Tcp (make it protocol: Http)",
+                self.name()
+            )),
+            (Protocol::Http, _, FaultKind::Partition(_)) => Ok(()),
+            (Protocol::Http, Scope::Stream | Scope::Connection, _) => Err(format!(
+                "{} acts on TCP streams; on an HTTP route use Delay, ResponseDelay, SlowBody, Truncate, Drop or Partition",
+                self.name()
+            )),
+            _ => Ok(()),
         }
     }
 }

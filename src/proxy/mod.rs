@@ -1,6 +1,7 @@
 //! Forwarding traffic: one module per protocol, and the table of bound routes.
 
 mod error;
+pub mod http;
 mod routes;
 pub mod tcp;
 

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ProxyError;
 use super::tcp::{self, RouteHandle};
+use crate::rules::Protocol;
 use crate::store::{RuleSet, Store};
 use crate::telemetry::Metrics;
 
@@ -46,8 +47,8 @@ impl RouteTable {
         Self::default()
     }
 
-    fn needs_bind(&self, name: &str, listen: &str) -> bool {
-        self.bound.get(name).is_none_or(|h| h.listen() != listen)
+    fn needs_bind(&self, route: &crate::rules::Route) -> bool {
+        self.bound.get(&route.name).is_none_or(|h| !h.serves(route))
     }
 
     /// Binds the listeners that `rules` adds, moves or enables, taking those in `prebound`
@@ -60,7 +61,7 @@ impl RouteTable {
         let mut listeners = Vec::new();
         let mut errors = Vec::new();
         for route in rules.routes() {
-            if !route.enabled || !self.needs_bind(&route.name, &route.listen) {
+            if !route.enabled || !self.needs_bind(route) {
                 continue;
             }
             if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
@@ -87,11 +88,7 @@ impl RouteTable {
         let stale: Vec<String> = self
             .bound
             .iter()
-            .filter(|(name, handle)| {
-                rules
-                    .route(name)
-                    .is_none_or(|r| !r.enabled || r.listen != handle.listen())
-            })
+            .filter(|(name, handle)| rules.route(name).is_none_or(|r| !handle.serves(r)))
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
@@ -101,7 +98,10 @@ impl RouteTable {
         }
         for (name, listener) in prepared.listeners {
             if let Some(route) = rules.route(&name) {
-                let handle = tcp::start(listener, route, ctx.clone());
+                let handle = match route.protocol {
+                    Protocol::Tcp => tcp::start(listener, route, ctx.clone()),
+                    Protocol::Http => super::http::start(listener, route, ctx.clone()),
+                };
                 self.bound.insert(name, handle);
             }
         }

@@ -24,9 +24,11 @@ struct Source {
     text: String,
 }
 
-fn ron_options() -> ron::Options {
-    // Lets `kind: Latency(ms: 200)` stand for the newtype variant `Latency(Latency { ms })`.
-    ron::Options::default().with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES)
+pub(crate) fn ron_options() -> ron::Options {
+    // Lets `kind: Latency(ms: 200)` stand for the newtype variant `Latency(Latency { ms })`,
+    // and `when: (path: "/x")` for `when: Some((path: "/x"))`.
+    ron::Options::default()
+        .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
 }
 
 /// Parses one rules text; `path` is only used to name the file in the error.

@@ -40,6 +40,8 @@ pub struct Route {
 pub enum Protocol {
     /// Bytes, both ways, unchanged unless a fault says otherwise.
     Tcp,
+    /// HTTP/1.1 and HTTP/2 (h2c) requests, forwarded to an `http://host:port` upstream.
+    Http,
 }
 
 /// A named perturbation attached to a route.
@@ -61,6 +63,28 @@ pub struct Fault {
     pub direction: Direction,
     /// What the fault does.
     pub kind: FaultKind,
+    /// Which HTTP requests it applies to; every request when absent. HTTP routes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Match>,
+}
+
+/// Which HTTP requests a fault applies to. Every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// The method, e.g. `"POST"` (any case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// `/orders` (exact), `/api/*` (that prefix and everything below it), or `*` standing
+    /// for exactly one segment anywhere else (`/orders/*/items`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Headers that must be present with these values (names in any case).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Query parameters that must be present with these values.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub query: std::collections::BTreeMap<String, String>,
 }
 
 fn default_enabled() -> bool {

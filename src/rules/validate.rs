@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
-use super::model::{Fault, Route};
+use super::model::{Fault, Protocol, Route};
 
 /// Which item a finding is about, as an index into the lists passed to [`validate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,11 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
             }
             Ok(_) => {}
         }
-        if let Err(message) = check_upstream(&route.upstream) {
+        let upstream = match route.protocol {
+            Protocol::Tcp => check_upstream(&route.upstream),
+            Protocol::Http => check_http_upstream(&route.upstream),
+        };
+        if let Err(message) = upstream {
             say("upstream", message);
         }
     }
@@ -90,14 +94,31 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
         } else if !fault_names.insert(fault.name.as_str()) {
             say("name", format!("fault name {:?} is used twice", fault.name));
         }
-        if !names.contains(fault.route.as_str()) {
-            say(
+        let route = routes.iter().find(|r| r.name == fault.route);
+        match route {
+            None => say(
                 "route",
                 format!(
                     "fault {:?} names route {:?}, which is not defined",
                     fault.name, fault.route
                 ),
-            );
+            ),
+            Some(route) => {
+                if let Err(message) = fault.kind.fits(route.protocol) {
+                    say("kind", format!("route {:?}: {message}", route.name));
+                }
+                if fault.when.is_some() && route.protocol != Protocol::Http {
+                    say(
+                        "when",
+                        format!("when matches HTTP requests; route {:?} is Tcp", route.name),
+                    );
+                }
+            }
+        }
+        if let Some(when) = &fault.when
+            && let Err(message) = check_match(when)
+        {
+            say("when", message);
         }
         if !(0.0..=1.0).contains(&fault.probability) {
             say(
@@ -113,6 +134,51 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
         }
     }
     findings
+}
+
+/// An HTTP route's upstream is `http://host:port`.
+fn check_http_upstream(upstream: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "upstream {upstream:?} is not an http://host:port URL (e.g. \"http://127.0.0.1:8080\")"
+        )
+    };
+    let uri: hyper::Uri = upstream.parse().map_err(|_| bad())?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(authority))
+            if authority.port_u16().is_some() || !authority.host().is_empty() => {}
+        (Some("https"), _) => {
+            return Err(format!(
+                "upstream {upstream:?}: https upstreams are not supported yet"
+            ));
+        }
+        _ => return Err(bad()),
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "upstream {upstream:?}: give scheme, host and port only; request paths pass through"
+        ));
+    }
+    Ok(())
+}
+
+fn check_match(when: &crate::rules::Match) -> Result<(), String> {
+    if let Some(method) = &when.method
+        && hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).is_err()
+    {
+        return Err(format!("method {method:?} is not an HTTP method"));
+    }
+    if let Some(path) = &when.path
+        && !path.starts_with('/')
+    {
+        return Err(format!("path {path:?} must start with /"));
+    }
+    for name in when.headers.keys() {
+        if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("{name:?} is not a header name"));
+        }
+    }
+    Ok(())
 }
 
 /// An upstream is `host:port`; whether the host resolves is decided per connection.
@@ -154,6 +220,7 @@ mod tests {
             probability,
             direction: Direction::Downstream,
             kind,
+            when: None,
         }
     }
 

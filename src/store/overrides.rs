@@ -272,6 +272,7 @@ mod tests {
             probability: 1.0,
             direction: Direction::Downstream,
             kind: FaultKind::Latency(Latency { ms, jitter_ms: 0 }),
+            when: None,
         }
     }
 

@@ -6,6 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -25,8 +26,20 @@ struct FaultLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabel {
+    route: String,
+    /// "2xx" .. "5xx", or "none" when no response was sent (Drop, partitions).
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
+}
+
+/// 1 ms to about 16 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
 /// The live counters of one route.
@@ -109,6 +122,8 @@ pub struct Metrics {
     dial_errors: Family<RouteLabel, Counter>,
     fired: Family<FaultLabel, Counter>,
     reloads: Family<ResultLabel, Counter>,
+    requests: Family<RequestLabel, Counter>,
+    request_seconds: Family<RouteLabel, Histogram>,
 }
 
 impl Default for Metrics {
@@ -127,6 +142,8 @@ impl Metrics {
         let dial_errors = Family::default();
         let fired = Family::default();
         let reloads = Family::default();
+        let requests = Family::default();
+        let request_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
             "connections_open",
             "Connections open now, per route",
@@ -165,7 +182,33 @@ impl Metrics {
             dial_errors,
             fired,
             reloads,
+            requests,
+            request_seconds,
         }
+    }
+
+    /// Counts one HTTP request on `route` answered with a status of `class` (2 for 2xx; 0
+    /// when no response was sent) after `took`.
+    pub fn http_request(&self, route: &str, class: u16, took: std::time::Duration) {
+        let status = match class {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            5 => "5xx",
+            _ => "none",
+        };
+        self.requests
+            .get_or_create(&RequestLabel {
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// The counters of `route`.

@@ -43,7 +43,10 @@ pub fn toxics_of(rules: &RuleSet, route: &str) -> Vec<Toxic> {
         .filter(|f| f.enabled)
         .collect();
     faults.sort_by_key(|f| order(f.direction));
-    faults.into_iter().map(|f| toxic_of(route, f)).collect()
+    faults
+        .into_iter()
+        .filter_map(|f| toxic_of(route, f))
+        .collect()
 }
 
 /// A route as a proxy.
@@ -175,6 +178,7 @@ pub fn fault_of(proxy: &str, body: &Map<String, Value>) -> Result<Fault, ToxiErr
         }
     };
     Ok(Fault {
+        when: None,
         name: fault_name(proxy, &name),
         route: proxy.to_string(),
         enabled: true,
@@ -214,6 +218,7 @@ fn find_toxic(rules: &RuleSet, proxy: &str, toxic: &str) -> Option<Fault> {
         .faults_for(proxy)
         .iter()
         .filter(|f| f.enabled)
+        .filter(|f| toxic::describe(&f.kind).is_some())
         .find(|f| toxic::toxic_name(proxy, &f.name) == toxic)
         .map(|f| Fault::clone(f))
 }
@@ -229,7 +234,7 @@ pub async fn create_toxic(app: &Switchboard, proxy: &str, body: Value) -> Result
         return Err(ToxiError::new(StatusCode::CONFLICT, "toxic already exists"));
     }
     let created = app.create_fault(fault, None).await?;
-    Ok(toxic_of(proxy, &created.fault))
+    toxic_of(proxy, &created.fault).ok_or_else(ToxiError::toxic_not_found)
 }
 
 /// `GET /proxies/{name}/toxics/{toxic}`.
@@ -239,7 +244,7 @@ pub fn get_toxic(app: &Switchboard, proxy: &str, toxic: &str) -> Result<Toxic, T
         return Err(ToxiError::proxy_not_found());
     }
     let fault = find_toxic(&rules, proxy, toxic).ok_or_else(ToxiError::toxic_not_found)?;
-    Ok(toxic_of(proxy, &fault))
+    toxic_of(proxy, &fault).ok_or_else(ToxiError::toxic_not_found)
 }
 
 /// `POST /proxies/{name}/toxics/{toxic}` and `PATCH`: attributes given replace theirs, the
@@ -256,7 +261,8 @@ pub async fn update_toxic(
     }
     let fault = find_toxic(&rules, proxy, toxic).ok_or_else(ToxiError::toxic_not_found)?;
     let body = object(body)?;
-    let (kind_name, mut attributes) = describe(&fault.kind);
+    let (kind_name, mut attributes) =
+        describe(&fault.kind).ok_or_else(ToxiError::toxic_not_found)?;
     match body.get("attributes") {
         None | Some(Value::Null) => {}
         Some(Value::Object(given)) => attributes.extend(given.clone()),
@@ -280,7 +286,7 @@ pub async fn update_toxic(
         ..FaultUpdate::default()
     };
     let updated = app.update_fault(&fault.name, update).await?;
-    Ok(toxic_of(proxy, &updated.fault))
+    toxic_of(proxy, &updated.fault).ok_or_else(ToxiError::toxic_not_found)
 }
 
 /// `DELETE /proxies/{name}/toxics/{toxic}`.

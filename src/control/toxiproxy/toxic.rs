@@ -70,9 +70,9 @@ fn attrs(pairs: &[(&str, u64)]) -> Map<String, Value> {
         .collect()
 }
 
-/// The toxic type and attributes of a fault kind.
-pub fn describe(kind: &FaultKind) -> (&'static str, Map<String, Value>) {
-    match kind {
+/// The toxic type and attributes of a fault kind; none for HTTP kinds, which have no toxic.
+pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> {
+    Some(match kind {
         FaultKind::Latency(l) => (
             "latency",
             attrs(&[("latency", l.ms), ("jitter", l.jitter_ms)]),
@@ -102,19 +102,30 @@ pub fn describe(kind: &FaultKind) -> (&'static str, Map<String, Value>) {
         }
         FaultKind::ConnectDelay(c) => ("connect_delay", attrs(&[("delay", c.ms)])),
         FaultKind::CutAfter(c) => ("cut_after", attrs(&[("timeout", c.ms)])),
-    }
+        FaultKind::Abort(_)
+        | FaultKind::GrpcAbort(_)
+        | FaultKind::Delay(_)
+        | FaultKind::ResponseDelay(_)
+        | FaultKind::SlowBody(_)
+        | FaultKind::Truncate(_)
+        | FaultKind::Drop(_)
+        | FaultKind::RateLimit(_)
+        | FaultKind::SetHeaders(_)
+        | FaultKind::ReplaceBody(_)
+        | FaultKind::FailNth(_) => return None,
+    })
 }
 
-/// A fault as a toxic of `proxy`.
-pub fn toxic_of(proxy: &str, fault: &Fault) -> Toxic {
-    let (kind, attributes) = describe(&fault.kind);
-    Toxic {
+/// A fault as a toxic of `proxy`, if its kind has a toxic form.
+pub fn toxic_of(proxy: &str, fault: &Fault) -> Option<Toxic> {
+    let (kind, attributes) = describe(&fault.kind)?;
+    Some(Toxic {
         attributes,
         name: toxic_name(proxy, &fault.name).to_string(),
         kind,
         stream: stream_name(fault.direction),
         toxicity: fault.probability,
-    }
+    })
 }
 
 /// The attributes each type takes, in Toxiproxy's order.
@@ -263,7 +274,7 @@ mod tests {
         ];
         for (kind, attributes) in cases {
             let built = kind_of(kind, &map(attributes.clone())).expect(kind);
-            let (back_kind, back) = describe(&built);
+            let (back_kind, back) = describe(&built).expect("a toxic kind");
             assert_eq!(back_kind, kind);
             assert_eq!(Value::Object(back), attributes, "{kind}");
         }

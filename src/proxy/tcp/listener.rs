@@ -17,19 +17,37 @@ use crate::rules::Route;
 pub struct RouteHandle {
     local_addr: SocketAddr,
     listen: String,
+    protocol: crate::rules::Protocol,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RouteHandle {
+    /// A handle on an accept loop running as `task`, stopped through `stop`.
+    pub(crate) fn new(
+        local_addr: SocketAddr,
+        route: &Route,
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        RouteHandle {
+            local_addr,
+            listen: route.listen.clone(),
+            protocol: route.protocol,
+            stop,
+            task: Some(task),
+        }
+    }
+
     /// The address the route listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The listen address as the rules wrote it.
-    pub fn listen(&self) -> &str {
-        &self.listen
+    /// Whether this handle still serves `route` as it is now: same listen address (as the
+    /// rules wrote it) and protocol.
+    pub fn serves(&self, route: &Route) -> bool {
+        route.enabled && self.listen == route.listen && self.protocol == route.protocol
     }
 
     /// Stops accepting and returns once the listening socket is closed, so that a client
@@ -77,12 +95,7 @@ pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHa
     let name: Arc<str> = Arc::from(route.name.as_str());
     tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");
     let task = tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
-    RouteHandle {
-        local_addr,
-        listen: route.listen.clone(),
-        stop,
-        task: Some(task),
-    }
+    RouteHandle::new(local_addr, route, stop, task)
 }
 
 async fn accept_loop(

@@ -1,0 +1,242 @@
+//! The faults of one HTTP request: chosen once per request from a snapshot of the rules
+//! (enabled, `when` matches, the seeded draw for this request's index says yes), then applied
+//! in their listed order: those that act on the request before it is forwarded, those that act
+//! on the response after.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode};
+
+use super::body::{ProxyBody, SlowBody, TruncatedBody, full};
+use super::forward::{UpstreamClient, bad_gateway, forward};
+use super::matcher::matches;
+use super::state::RouteState;
+use crate::faults::{FaultKind, PartitionMode, Scope, rng};
+use crate::proxy::ProxyContext;
+use crate::rules::Fault;
+use crate::store::RuleSet;
+
+/// Why a request gets no response at all: hyper then closes the connection (HTTP/1) or
+/// resets the stream (HTTP/2).
+#[derive(Debug, thiserror::Error)]
+pub enum NoResponse {
+    /// A `Drop` fault.
+    #[error("dropped by fault {0:?}")]
+    Dropped(String),
+    /// A partition (refuse or reset) on the route.
+    #[error("route partitioned by fault {0:?}")]
+    Partitioned(String),
+    /// The route is gone or disabled.
+    #[error("route {0:?} is not in force")]
+    RouteGone(String),
+}
+
+/// One HTTP route's request handling.
+pub struct HttpRoute {
+    pub name: Arc<str>,
+    pub ctx: ProxyContext,
+    pub client: UpstreamClient,
+    pub state: RouteState,
+}
+
+fn status_response(
+    status: u16,
+    body: String,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Response<ProxyBody> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    for (name, value) in headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+fn set_headers(headers: &mut HeaderMap, wanted: &std::collections::BTreeMap<String, String>) {
+    for (name, value) in wanted {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        if value.is_empty() {
+            headers.remove(name);
+        } else if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn is_grpc(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+impl HttpRoute {
+    /// The faults that apply to this request, in order.
+    fn select(&self, rules: &RuleSet, parts: &Parts, index: u64) -> Vec<Arc<Fault>> {
+        rules
+            .faults_for(&self.name)
+            .iter()
+            .filter(|f| f.enabled)
+            .filter(|f| {
+                f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_))
+            })
+            .filter(|f| f.when.as_ref().is_none_or(|w| matches(w, parts)))
+            .filter(|f| rng::decide(self.ctx.seed, &self.name, &f.name, index, f.probability))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits while a blackhole partition holds the route, as a network partition would.
+    async fn wait_out_blackhole(&self, fault: &str) {
+        let mut rules = self.ctx.store.subscribe();
+        loop {
+            let held = rules
+                .borrow_and_update()
+                .fault(fault)
+                .is_some_and(|f| f.enabled && matches!(f.kind, FaultKind::Partition(p) if p.mode == PartitionMode::Blackhole));
+            if !held || rules.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Answers one request.
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> Result<Response<ProxyBody>, NoResponse> {
+        let started = Instant::now();
+        let result = self.respond(request, peer).await;
+        let class = match &result {
+            Ok(r) => r.status().as_u16() / 100,
+            Err(_) => 0,
+        };
+        self.ctx
+            .metrics
+            .http_request(&self.name, class, started.elapsed());
+        result
+    }
+
+    async fn respond(
+        &self,
+        request: Request<Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> Result<Response<ProxyBody>, NoResponse> {
+        let rules = self.ctx.store.current();
+        let upstream = match rules.route(&self.name) {
+            Some(route) if route.enabled => route.upstream.clone(),
+            _ => return Err(NoResponse::RouteGone(self.name.to_string())),
+        };
+        let index = self.state.next_request();
+        let (mut parts, body) = request.into_parts();
+        let faults = self.select(&rules, &parts, index);
+        for fault in &faults {
+            self.ctx.metrics.fault_fired(&fault.name);
+        }
+        let mut draws = rng::connection_rng(self.ctx.seed, &self.name, index);
+
+        for fault in &faults {
+            match &fault.kind {
+                FaultKind::Partition(p) => match p.mode {
+                    PartitionMode::Blackhole => self.wait_out_blackhole(&fault.name).await,
+                    PartitionMode::Refuse | PartitionMode::Reset => {
+                        return Err(NoResponse::Partitioned(fault.name.clone()));
+                    }
+                },
+                FaultKind::Drop(_) => return Err(NoResponse::Dropped(fault.name.clone())),
+                FaultKind::Abort(a) => {
+                    let headers: Vec<_> = a
+                        .headers
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((
+                                HeaderName::from_bytes(k.as_bytes()).ok()?,
+                                HeaderValue::from_str(v).ok()?,
+                            ))
+                        })
+                        .collect();
+                    return Ok(status_response(a.status, a.body.clone(), &headers));
+                }
+                FaultKind::GrpcAbort(g) if is_grpc(&parts) => {
+                    let mut headers = vec![
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/grpc"),
+                        ),
+                        (
+                            HeaderName::from_static("grpc-status"),
+                            HeaderValue::from(u16::from(g.code)),
+                        ),
+                    ];
+                    if let Ok(message) = HeaderValue::from_str(&g.message) {
+                        headers.push((HeaderName::from_static("grpc-message"), message));
+                    }
+                    return Ok(status_response(200, String::new(), &headers));
+                }
+                FaultKind::FailNth(f) if self.state.nth(&fault.name, f.n) => {
+                    let body = serde_json::json!({ "error": format!("failed by fault {:?} (every {} requests)", fault.name, f.n) });
+                    return Ok(status_response(f.status, body.to_string(), &[]));
+                }
+                FaultKind::RateLimit(r) => {
+                    if let Err(wait) = self.state.take(&fault.name, r.per_sec, Instant::now()) {
+                        let retry = HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64);
+                        let body = serde_json::json!({ "error": format!("rate limited by fault {:?} ({} per second)", fault.name, r.per_sec) });
+                        return Ok(status_response(
+                            r.status,
+                            body.to_string(),
+                            &[(header::RETRY_AFTER, retry)],
+                        ));
+                    }
+                }
+                FaultKind::Delay(d) => tokio::time::sleep(d.sample(&mut draws)).await,
+                FaultKind::SetHeaders(h) => set_headers(&mut parts.headers, &h.request),
+                _ => {}
+            }
+        }
+
+        let upstream: hyper::Uri = match upstream.parse() {
+            Ok(uri) => uri,
+            Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
+        };
+        let mut response = forward(&self.client, &upstream, parts, body, peer).await;
+
+        for fault in &faults {
+            match &fault.kind {
+                FaultKind::ResponseDelay(d) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(d.ms)).await
+                }
+                FaultKind::SetHeaders(h) => set_headers(response.headers_mut(), &h.response),
+                FaultKind::ReplaceBody(r) => {
+                    let (mut parts, _) = response.into_parts();
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    parts.headers.remove(header::CONTENT_ENCODING);
+                    if let Some(t) = &r.content_type
+                        && let Ok(value) = HeaderValue::from_str(t)
+                    {
+                        parts.headers.insert(header::CONTENT_TYPE, value);
+                    }
+                    response = Response::from_parts(parts, full(r.body.clone()));
+                }
+                FaultKind::SlowBody(s) => {
+                    response = response.map(|b| SlowBody::new(b, s.bytes_per_sec).boxed_unsync());
+                }
+                FaultKind::Truncate(t) => {
+                    response =
+                        response.map(|b| TruncatedBody::new(b, t.after_bytes).boxed_unsync());
+                }
+                _ => {}
+            }
+        }
+        Ok(response)
+    }
+}

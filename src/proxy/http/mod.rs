@@ -1,0 +1,13 @@
+//! HTTP routes: a reverse proxy (HTTP/1.1 and h2c in, HTTP/1.1 to the upstream) whose faults
+//! act on requests: answer instead of the upstream, delay, drip, cut, drop, rate-limit,
+//! rewrite. `when` selects requests by method, path, headers and query; probability is drawn
+//! per request from the seed.
+
+mod body;
+mod fault_layer;
+mod forward;
+mod matcher;
+mod server;
+mod state;
+
+pub use server::start;

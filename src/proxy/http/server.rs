@@ -1,0 +1,77 @@
+//! The accept loop of an HTTP route: every connection is served by hyper-util's automatic
+//! builder (HTTP/1.1 with keep-alive, or HTTP/2 with prior knowledge) through the route's
+//! fault layer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::fault_layer::HttpRoute;
+use super::forward;
+use super::state::RouteState;
+use crate::proxy::ProxyContext;
+use crate::proxy::tcp::RouteHandle;
+use crate::rules::Route;
+
+/// Starts serving HTTP on a listener bound by [`crate::proxy::tcp::bind`].
+pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
+    let local_addr = listener
+        .local_addr()
+        .ok()
+        .or_else(|| route.listen.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let stop = ctx.shutdown.child_token();
+    let http = Arc::new(HttpRoute {
+        name: Arc::from(route.name.as_str()),
+        ctx,
+        client: forward::client(),
+        state: RouteState::default(),
+    });
+    tracing::info!(route = %http.name, listen = %local_addr, upstream = %route.upstream, "HTTP route listening");
+    let task = tokio::spawn(accept_loop(listener, http, stop.clone()));
+    RouteHandle::new(local_addr, route, stop, task)
+}
+
+async fn accept_loop(listener: TcpListener, route: Arc<HttpRoute>, stop: CancellationToken) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(route = %route.name, error = %e, "accept failed");
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let stats = route.ctx.metrics.route(&route.name);
+        let route = Arc::clone(&route);
+        let span = tracing::debug_span!("http", route = %route.name, %peer);
+        let tracker = route.ctx.tracker.clone();
+        tracker.spawn(
+            async move {
+                let _open = stats.connection_opened();
+                let service = service_fn(move |request| Arc::clone(&route).handle(request, peer));
+                let builder = auto::Builder::new(TokioExecutor::new());
+                if let Err(e) = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}

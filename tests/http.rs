@@ -1,0 +1,508 @@
+//! HTTP routes: a reverse proxy whose faults act on requests, over HTTP/1.1 and HTTP/2 (h2c),
+//! against a real HTTP upstream, seen by a real HTTP client.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use support::http_upstream::{self, HttpUpstream};
+use support::{spawn_seeded, spawn_switchboard};
+
+#[derive(Debug, Clone, Copy)]
+enum Proto {
+    H1,
+    H2,
+}
+
+const BOTH: [Proto; 2] = [Proto::H1, Proto::H2];
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client(proto: Proto) -> HttpClient {
+    let mut builder = Client::builder(TokioExecutor::new());
+    if let Proto::H2 = proto {
+        builder.http2_only(true);
+    }
+    builder.build_http()
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Result<Bytes, String>,
+}
+
+async fn call(
+    client: &HttpClient,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Answer, String> {
+    let mut request = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| format!("{e:?}"))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| format!("{e:?}"));
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+async fn get(client: &HttpClient, url: &str) -> Answer {
+    call(client, Method::GET, url, &[], Bytes::new())
+        .await
+        .expect("an answer")
+}
+
+fn http_route(upstream: &HttpUpstream, faults: &str) -> String {
+    format!(
+        r#"(
+  routes: [(name: "web", protocol: Http, listen: "127.0.0.1:0", upstream: "{}")],
+  faults: [{faults}],
+)"#,
+        upstream.url()
+    )
+}
+
+async fn proxied(faults: &str) -> (support::Harness, HttpUpstream, SocketAddr) {
+    let upstream = http_upstream::start().await;
+    let sb = spawn_switchboard(&http_route(&upstream, faults)).await;
+    let addr = sb.addr("web").await;
+    (sb, upstream, addr)
+}
+
+#[tokio::test]
+async fn passes_requests_through_as_a_reverse_proxy() {
+    let (_sb, upstream, addr) = proxied("").await;
+    for proto in BOTH {
+        let c = client(proto);
+        let hello = get(&c, &format!("http://{addr}/some/path?q=1")).await;
+        assert_eq!(hello.status, 200, "{proto:?}");
+        assert_eq!(
+            hello.body.as_deref(),
+            Ok(&b"hello from upstream: /some/path"[..]),
+            "{proto:?}"
+        );
+        assert!(
+            hello.headers["via"]
+                .to_str()
+                .is_ok_and(|v| v.contains("switchboard")),
+            "{proto:?}"
+        );
+
+        let seen = get(&c, &format!("http://{addr}/headers")).await;
+        let headers: serde_json::Value =
+            serde_json::from_slice(&seen.body.expect("body")).expect("json");
+        assert_eq!(
+            headers["x-forwarded-for"], "127.0.0.1",
+            "{proto:?}: {headers}"
+        );
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(
+            headers["host"],
+            addr.to_string(),
+            "the client's host is passed on"
+        );
+        assert!(
+            headers["via"]
+                .as_str()
+                .is_some_and(|v| v.contains("switchboard"))
+        );
+    }
+    assert_eq!(upstream.seen(), 4);
+}
+
+#[tokio::test]
+async fn abort_answers_without_calling_the_upstream() {
+    let (_sb, upstream, addr) =
+        proxied(r#"(name: "down", route: "web", kind: Abort(status: 503, body: "down for the drill", headers: {"retry-after": "5"}))"#).await;
+    for proto in BOTH {
+        let a = get(&client(proto), &format!("http://{addr}/x")).await;
+        assert_eq!(a.status, 503, "{proto:?}");
+        assert_eq!(a.body.as_deref(), Ok(&b"down for the drill"[..]));
+        assert_eq!(a.headers["retry-after"], "5");
+    }
+    assert_eq!(upstream.seen(), 0);
+}
+
+#[tokio::test]
+async fn delay_holds_the_request_and_response_delay_the_response() {
+    for (fault, what) in [
+        (
+            r#"(name: "slow", route: "web", kind: Delay(ms: 150))"#,
+            "Delay",
+        ),
+        (
+            r#"(name: "slow", route: "web", kind: ResponseDelay(ms: 150))"#,
+            "ResponseDelay",
+        ),
+    ] {
+        let (_sb, _upstream, addr) = proxied(fault).await;
+        for proto in BOTH {
+            let start = Instant::now();
+            let a = get(&client(proto), &format!("http://{addr}/x")).await;
+            let took = start.elapsed();
+            assert_eq!(a.status, 200);
+            eprintln!("measured {what} {proto:?}: {took:?} (asked 150 ms)");
+            assert!(
+                took >= Duration::from_millis(150),
+                "{what} {proto:?}: {took:?}"
+            );
+            assert!(
+                took < Duration::from_millis(400),
+                "{what} {proto:?}: {took:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_body_drips_the_response() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "drip", route: "web", kind: SlowBody(bytes_per_sec: 20000))"#).await;
+    for proto in BOTH {
+        let start = Instant::now();
+        let a = get(&client(proto), &format!("http://{addr}/bytes/10000")).await;
+        let took = start.elapsed();
+        assert_eq!(a.body.map(|b| b.len()), Ok(10_000));
+        eprintln!("measured SlowBody {proto:?}: 10000 bytes in {took:?} (asked 20000 B/s)");
+        assert!(took >= Duration::from_millis(450), "{proto:?}: {took:?}");
+        assert!(took < Duration::from_millis(900), "{proto:?}: {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn truncate_and_drop_are_seen_as_errors() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "cut", route: "web", kind: Truncate(after_bytes: 1000))"#).await;
+    for proto in BOTH {
+        let a = get(&client(proto), &format!("http://{addr}/bytes/200000")).await;
+        assert_eq!(a.status, 200);
+        assert!(
+            a.body.is_err(),
+            "{proto:?}: a truncated body is an error, not a short body"
+        );
+    }
+    let (_sb, upstream, addr) = proxied(r#"(name: "gone", route: "web", kind: Drop())"#).await;
+    for proto in BOTH {
+        let a = call(
+            &client(proto),
+            Method::GET,
+            &format!("http://{addr}/x"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+        assert!(a.is_err(), "{proto:?}: {a:?}");
+    }
+    assert_eq!(upstream.seen(), 0);
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "limit", route: "web", kind: RateLimit(per_sec: 3))"#).await;
+    let c = client(Proto::H1);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let a = get(&c, &format!("http://{addr}/x")).await;
+        if a.status == 429 {
+            assert!(a.headers.contains_key("retry-after"));
+        }
+        statuses.push(a.status.as_u16());
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200]);
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn set_headers_and_replace_body_rewrite() {
+    let faults = r#"
+        (name: "tag", route: "web", kind: SetHeaders(request: {"x-chaos": "on"}, response: {"x-injected": "yes", "content-type": ""})),
+        (name: "empty", route: "web", when: (path: "/list"), kind: ReplaceBody(body: "{\"items\": []}", content_type: "application/json")),
+    "#;
+    let (_sb, _upstream, addr) = proxied(faults).await;
+    for proto in BOTH {
+        let c = client(proto);
+        let seen = get(&c, &format!("http://{addr}/headers")).await;
+        assert_eq!(seen.headers["x-injected"], "yes");
+        let headers: serde_json::Value =
+            serde_json::from_slice(&seen.body.expect("body")).expect("json");
+        assert_eq!(headers["x-chaos"], "on", "{proto:?}");
+        let plain = get(&c, &format!("http://{addr}/other")).await;
+        assert!(
+            !plain.headers.contains_key("content-type"),
+            "an empty value removes the header"
+        );
+
+        let list = get(&c, &format!("http://{addr}/list")).await;
+        assert_eq!(list.body.as_deref(), Ok(&br#"{"items": []}"#[..]));
+        assert_eq!(list.headers["content-type"], "application/json");
+    }
+}
+
+#[tokio::test]
+async fn fail_nth_fails_exactly_every_nth() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "brownout", route: "web", kind: FailNth(n: 3))"#).await;
+    let c = client(Proto::H2);
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(get(&c, &format!("http://{addr}/x")).await.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 503, 200, 200, 503, 200]);
+}
+
+#[tokio::test]
+async fn grpc_abort_answers_grpc_requests_only() {
+    let (_sb, _upstream, addr) = proxied(
+        r#"(name: "grpc", route: "web", kind: GrpcAbort(code: 14, message: "unavailable"))"#,
+    )
+    .await;
+    let c = client(Proto::H2);
+    let grpc = call(
+        &c,
+        Method::POST,
+        &format!("http://{addr}/pkg.Svc/Call"),
+        &[("content-type", "application/grpc")],
+        Bytes::new(),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(grpc.status, 200);
+    assert_eq!(grpc.headers["grpc-status"], "14");
+    assert_eq!(grpc.headers["grpc-message"], "unavailable");
+    let plain = get(&c, &format!("http://{addr}/x")).await;
+    assert_eq!(plain.status, 200);
+    assert!(!plain.headers.contains_key("grpc-status"));
+}
+
+#[tokio::test]
+async fn when_selects_requests_by_method_path_headers_and_query() {
+    // POST /orders fails with 503 while GET /products stays fast, for tenant "test" only.
+    let faults = r#"
+        (name: "orders-down", route: "web",
+         when: (method: "POST", path: "/orders/*", headers: {"x-tenant": "test"}),
+         kind: Abort(status: 503)),
+        (name: "dry-run", route: "web", when: (query: {"dryrun": "1"}), kind: Abort(status: 204)),
+    "#;
+    let (_sb, _upstream, addr) = proxied(faults).await;
+    let c = client(Proto::H1);
+    let post = |path: &'static str, tenant: &'static str| {
+        let c = c.clone();
+        async move {
+            call(
+                &c,
+                Method::POST,
+                &format!("http://{addr}{path}"),
+                &[("x-tenant", tenant)],
+                Bytes::from_static(b"{}"),
+            )
+            .await
+            .expect("answer")
+            .status
+        }
+    };
+    assert_eq!(post("/orders", "test").await, 503);
+    assert_eq!(post("/orders/42", "test").await, 503);
+    assert_eq!(
+        post("/orders/42", "prod").await,
+        200,
+        "another tenant must not match"
+    );
+    assert_eq!(
+        post("/products", "test").await,
+        200,
+        "another path must not match"
+    );
+    assert_eq!(
+        get(&c, &format!("http://{addr}/orders/42")).await.status,
+        200,
+        "GET must not match"
+    );
+    assert_eq!(
+        get(&c, &format!("http://{addr}/products?dryrun=1"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        get(&c, &format!("http://{addr}/products?dryrun=0"))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn abort_pattern(seed: u64) -> Vec<bool> {
+    let upstream = http_upstream::start().await;
+    let sb = spawn_seeded(
+        &http_route(
+            &upstream,
+            r#"(name: "flaky", route: "web", probability: 0.3, kind: Abort(status: 500))"#,
+        ),
+        seed,
+    )
+    .await;
+    let addr = sb.addr("web").await;
+    let c = client(Proto::H1);
+    let mut pattern = Vec::new();
+    for _ in 0..300 {
+        pattern.push(get(&c, &format!("http://{addr}/x")).await.status == 500);
+    }
+    pattern
+}
+
+#[tokio::test]
+async fn probability_is_per_request_and_seeded() {
+    let first = abort_pattern(11).await;
+    let aborted = first.iter().filter(|a| **a).count();
+    assert!((60..=120).contains(&aborted), "{aborted} of 300 at p=0.3");
+    assert_eq!(
+        abort_pattern(11).await,
+        first,
+        "same seed, same requests fail"
+    );
+    assert_ne!(abort_pattern(12).await, first);
+}
+
+#[tokio::test]
+async fn partitions_act_on_http_routes() {
+    let upstream = http_upstream::start().await;
+    let rules = |enabled: bool, mode: &str| {
+        http_route(
+            &upstream,
+            &format!(
+                r#"(name: "cut", route: "web", enabled: {enabled}, kind: Partition(mode: {mode}))"#
+            ),
+        )
+    };
+    let sb = spawn_switchboard(&rules(true, "Refuse")).await;
+    let addr = sb.addr("web").await;
+    let c = client(Proto::H1);
+    assert!(
+        call(
+            &c,
+            Method::GET,
+            &format!("http://{addr}/x"),
+            &[],
+            Bytes::new()
+        )
+        .await
+        .is_err()
+    );
+
+    sb.set_rules(&rules(true, "Blackhole")).await;
+    let held = tokio::spawn({
+        let c = c.clone();
+        async move { get(&c, &format!("http://{addr}/x")).await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await; // the request is held, not lost
+    assert!(!held.is_finished(), "a blackholed request is held");
+    sb.set_rules(&rules(false, "Blackhole")).await;
+    assert_eq!(
+        held.await.expect("task"),
+        200,
+        "and answered once the partition lifts"
+    );
+}
+
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mib_body_streams_without_buffering() {
+    let (_sb, _upstream, addr) = proxied("").await;
+    let c = client(Proto::H1);
+    // Warm up the pools and buffers first, so the measurement sees only growth.
+    get(&c, &format!("http://{addr}/bytes/1048576")).await;
+    let before = vm_rss_kib();
+    let request = Request::get(format!("http://{addr}/bytes/{}", 100 * 1024 * 1024))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = c.request(request).await.expect("response");
+    let mut body = response.into_body();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            total += data.len();
+        }
+    }
+    let grown = vm_rss_kib().saturating_sub(before);
+    eprintln!("measured: 100 MiB streamed, process RSS grew {grown} KiB");
+    assert_eq!(total, 100 * 1024 * 1024);
+    assert!(
+        grown < 16 * 1024,
+        "RSS grew {grown} KiB while streaming 100 MiB"
+    );
+}
+
+#[tokio::test]
+async fn kinds_must_fit_the_route_protocol() {
+    let table = [
+        (
+            r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "t", kind: Abort(status: 503))])"#,
+            "acts on HTTP requests",
+        ),
+        (
+            r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "http://h:1")],
+                faults: [(name: "f", route: "w", kind: Latency(ms: 5))])"#,
+            "acts on TCP streams",
+        ),
+        (
+            r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "t", when: (method: "GET"), kind: Latency(ms: 5))])"#,
+            "when matches HTTP requests",
+        ),
+        (
+            r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "h:1")])"#,
+            "not an http://host:port URL",
+        ),
+        (
+            r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "http://h:1")],
+                faults: [(name: "f", route: "w", kind: Abort(status: 42))])"#,
+            "not a final HTTP status",
+        ),
+    ];
+    for (text, needle) in table {
+        let err = switchboard::rules::load_texts(
+            &[("t.ron".into(), text.to_string())],
+            Default::default(),
+        )
+        .expect_err("rejected");
+        let message = err.to_string();
+        assert!(message.starts_with("t.ron:"), "{message}");
+        assert!(message.contains(needle), "{message} should say {needle}");
+    }
+}
