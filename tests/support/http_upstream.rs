@@ -37,8 +37,29 @@ fn text(body: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(body.into()).boxed_unsync()
 }
 
-async fn handle(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(mut request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_string();
+    if path == "/ws" && request.headers().contains_key("upgrade") {
+        // Switch protocols, then echo whatever comes over the raw connection.
+        let upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        let mut response = Response::new(text(""));
+        *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+        response.headers_mut().insert(
+            "connection",
+            hyper::header::HeaderValue::from_static("upgrade"),
+        );
+        response.headers_mut().insert(
+            "upgrade",
+            hyper::header::HeaderValue::from_static("websocket"),
+        );
+        return Ok(response);
+    }
     if let Some(n) = path
         .strip_prefix("/bytes/")
         .and_then(|n| n.parse::<usize>().ok())
@@ -100,7 +121,7 @@ pub async fn start() -> HttpUpstream {
                     handle(r)
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await;
             });
         }

@@ -60,8 +60,35 @@ fn via(version: Version) -> HeaderValue {
     })
 }
 
+/// The protocol a request asks to switch to (`Upgrade`, with `Connection: upgrade`).
+fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Once both sides switched protocols, copies bytes between them until either closes.
+fn splice_upgrades(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        match tokio::try_join!(client, upstream) {
+            Ok((client, upstream)) => {
+                let mut client = hyper_util::rt::TokioIo::new(client);
+                let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "protocol upgrade failed"),
+        }
+    });
+}
+
 /// Sends the request to `upstream` (scheme and authority) and returns its response, or a 502
-/// naming the reason when the upstream cannot be reached.
+/// naming the reason when the upstream cannot be reached. A protocol upgrade (WebSocket) is
+/// passed through: after the upstream's 101, bytes flow both ways untouched.
 pub async fn forward(
     client: &UpstreamClient,
     upstream: &Uri,
@@ -69,6 +96,10 @@ pub async fn forward(
     body: Incoming,
     peer: SocketAddr,
 ) -> Response<ProxyBody> {
+    let upgrade = upgrade_of(&parts.headers);
+    let client_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let mut target = upstream.clone().into_parts();
     target.path_and_query = parts.uri.path_and_query().cloned();
     let target = match Uri::from_parts(target) {
@@ -83,6 +114,12 @@ pub async fn forward(
         parts.headers.insert(header::HOST, host);
     }
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = &upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol.clone());
+    }
     let client_ip = peer.ip().to_string();
     let forwarded_for = match parts
         .headers
@@ -103,9 +140,20 @@ pub async fn forward(
     parts.version = Version::HTTP_11;
 
     match client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => {
+        Ok(mut response) => {
+            let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching && let Some(client_upgrade) = client_upgrade {
+                splice_upgrades(client_upgrade, hyper::upgrade::on(&mut response));
+            }
             let (mut parts, body) = response.into_parts();
+            let upstream_upgrade = parts.headers.get(header::UPGRADE).cloned();
             strip_hop_by_hop(&mut parts.headers);
+            if switching && let Some(protocol) = upstream_upgrade {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol);
+            }
             parts.headers.append(header::VIA, via(parts.version));
             Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
         }

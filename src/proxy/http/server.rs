@@ -65,7 +65,7 @@ async fn accept_loop(listener: TcpListener, route: Arc<HttpRoute>, stop: Cancell
                 let service = service_fn(move |request| Arc::clone(&route).handle(request, peer));
                 let builder = auto::Builder::new(TokioExecutor::new());
                 if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await
                 {
                     tracing::debug!(error = %e, "HTTP connection ended with an error");
