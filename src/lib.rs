@@ -12,6 +12,7 @@
 //! - [`ctl`]: the `switchboard ctl` client of that endpoint.
 //! - [`telemetry`]: metrics, events, log setup.
 //! - [`app`]: assembles the above into a running [`Switchboard`]; every change goes through it.
+//! - [`tls`]: rustls configurations for routes and upstreams.
 //! - [`shutdown`]: the drain signal.
 //!
 //! Data flows one way: a file or an API call → validation → a new rule set → swap → the next
@@ -26,5 +27,6 @@ pub mod rules;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::{ChangeError, Config, StartError, Switchboard};

@@ -448,7 +448,7 @@ async fn kinds_must_fit_the_route_protocol() {
         ),
         (
             r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "h:1")])"#,
-            "not an http://host:port URL",
+            "not an http:// or https://host:port URL",
         ),
         (
             r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "http://h:1")],

@@ -26,6 +26,14 @@ pub enum ProxyError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A route's TLS files could not be loaded.
+    #[error("route {route:?}: {source}")]
+    Tls {
+        /// The route.
+        route: String,
+        /// What failed.
+        source: crate::tls::TlsError,
+    },
     /// A route's listen address is not an address.
     #[error("route {route:?}: listen {listen:?} is not an ip:port address")]
     BadListen {
@@ -40,7 +48,9 @@ impl ProxyError {
     /// The side to blame.
     pub fn side(&self) -> Side {
         match self {
-            ProxyError::Bind { .. } | ProxyError::BadListen { .. } => Side::Internal,
+            ProxyError::Bind { .. } | ProxyError::BadListen { .. } | ProxyError::Tls { .. } => {
+                Side::Internal
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct RouteTable {
 /// Listeners bound for a change that is not committed yet. Dropping it releases them.
 #[derive(Debug)]
 pub struct Prepared {
-    listeners: Vec<(String, TcpListener)>,
+    listeners: Vec<(String, TcpListener, Option<super::http::HttpTls>)>,
 }
 
 impl RouteTable {
@@ -64,14 +64,25 @@ impl RouteTable {
             if !route.enabled || !self.needs_bind(route) {
                 continue;
             }
+            let tls = match route.protocol {
+                Protocol::Http => match super::http::prepare(route) {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+                Protocol::Tcp => None,
+            };
             if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
-                listeners.push(prebound.swap_remove(i));
+                let (name, listener) = prebound.swap_remove(i);
+                listeners.push((name, listener, tls));
                 continue;
             }
             // A route moving to a port another route of this table holds now cannot bind
             // until that one lets go; that is reported like any other bind failure.
             match tcp::bind(route).await {
-                Ok(listener) => listeners.push((route.name.clone(), listener)),
+                Ok(listener) => listeners.push((route.name.clone(), listener, tls)),
                 Err(e) => errors.push(e),
             }
         }
@@ -96,11 +107,11 @@ impl RouteTable {
                 handle.stop().await;
             }
         }
-        for (name, listener) in prepared.listeners {
+        for (name, listener, tls) in prepared.listeners {
             if let Some(route) = rules.route(&name) {
-                let handle = match route.protocol {
-                    Protocol::Tcp => tcp::start(listener, route, ctx.clone()),
-                    Protocol::Http => super::http::start(listener, route, ctx.clone()),
+                let handle = match tls {
+                    Some(tls) => super::http::start(listener, route, tls, ctx.clone()),
+                    None => tcp::start(listener, route, ctx.clone()),
                 };
                 self.bound.insert(name, handle);
             }

@@ -33,6 +33,47 @@ pub struct Route {
     /// "down").
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// HTTP routes: terminate TLS on the listener with these PEM files, so faults apply to
+    /// HTTPS traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// An `https://` upstream's certificate is verified against this PEM CA file instead of
+    /// the built-in Mozilla roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<String>,
+    /// Do not verify an `https://` upstream's certificate (test environments only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+}
+
+impl Route {
+    /// An enabled TCP route with nothing else set.
+    pub fn tcp(
+        name: impl Into<String>,
+        listen: impl Into<String>,
+        upstream: impl Into<String>,
+    ) -> Self {
+        Route {
+            name: name.into(),
+            protocol: Protocol::Tcp,
+            listen: listen.into(),
+            upstream: upstream.into(),
+            enabled: true,
+            tls: None,
+            upstream_ca: None,
+            insecure_skip_verify: false,
+        }
+    }
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: String,
+    /// The private key.
+    pub key: String,
 }
 
 /// The protocol a route forwards.

@@ -78,6 +78,9 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
         if let Err(message) = upstream {
             say("upstream", message);
         }
+        if let Err((field, message)) = check_tls(route) {
+            say(field, message);
+        }
     }
 
     let mut fault_names = HashSet::new();
@@ -136,22 +139,49 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
     findings
 }
 
-/// An HTTP route's upstream is `http://host:port`.
+/// TLS settings fit the route, and their files load.
+fn check_tls(route: &Route) -> Result<(), (&'static str, String)> {
+    let https = route.protocol == Protocol::Http && route.upstream.starts_with("https://");
+    if let Some(files) = &route.tls {
+        if route.protocol != Protocol::Http {
+            return Err((
+                "tls",
+                "TLS termination applies to HTTP routes (protocol: Http)".into(),
+            ));
+        }
+        crate::tls::server_config(&files.cert, &files.key)
+            .map_err(|e| ("tls", format!("TLS: {e}")))?;
+    }
+    if (route.upstream_ca.is_some() || route.insecure_skip_verify) && !https {
+        let field = if route.upstream_ca.is_some() {
+            "upstream_ca"
+        } else {
+            "insecure_skip_verify"
+        };
+        return Err((
+            field,
+            format!("{field} applies to an https:// upstream of an HTTP route"),
+        ));
+    }
+    if let Some(ca) = &route.upstream_ca {
+        crate::tls::client_config(Some(ca), false)
+            .map_err(|e| ("upstream_ca", format!("TLS: {e}")))?;
+    }
+    Ok(())
+}
+
+/// An HTTP route's upstream is `http://host:port` or `https://host:port`.
 fn check_http_upstream(upstream: &str) -> Result<(), String> {
     let bad = || {
         format!(
-            "upstream {upstream:?} is not an http://host:port URL (e.g. \"http://127.0.0.1:8080\")"
+            "upstream {upstream:?} is not an http:// or https://host:port URL (e.g. \"http://127.0.0.1:8080\")"
         )
     };
     let uri: hyper::Uri = upstream.parse().map_err(|_| bad())?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(authority))
             if authority.port_u16().is_some() || !authority.host().is_empty() => {}
-        (Some("https"), _) => {
-            return Err(format!(
-                "upstream {upstream:?}: https upstreams are not supported yet"
-            ));
-        }
+        (Some("https"), Some(_)) => {}
         _ => return Err(bad()),
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
@@ -200,16 +230,10 @@ fn check_upstream(upstream: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::faults::{FaultKind, Latency, Slicer};
-    use crate::rules::{Direction, Protocol};
+    use crate::rules::Direction;
 
     fn route(name: &str, listen: &str, upstream: &str) -> Route {
-        Route {
-            name: name.into(),
-            protocol: Protocol::Tcp,
-            listen: listen.into(),
-            upstream: upstream.into(),
-            enabled: true,
-        }
+        Route::tcp(name, listen, upstream)
     }
 
     fn fault(name: &str, route: &str, probability: f64, kind: FaultKind) -> Fault {

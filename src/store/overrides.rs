@@ -262,7 +262,7 @@ fn meta(source: Source, expires_at: Option<SystemTime>) -> FaultMeta {
 mod tests {
     use super::*;
     use crate::faults::{FaultKind, Latency};
-    use crate::rules::{Direction, Protocol};
+    use crate::rules::Direction;
 
     fn latency(name: &str, ms: u64) -> Fault {
         Fault {
@@ -278,13 +278,7 @@ mod tests {
 
     fn files(faults: Vec<Fault>) -> FileRules {
         FileRules {
-            routes: vec![Route {
-                name: "r".into(),
-                protocol: Protocol::Tcp,
-                listen: "127.0.0.1:1".into(),
-                upstream: "h:1".into(),
-                enabled: true,
-            }],
+            routes: vec![Route::tcp("r", "127.0.0.1:1", "h:1")],
             faults,
         }
     }

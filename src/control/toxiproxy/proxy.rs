@@ -12,7 +12,7 @@ use super::toxic::{
 };
 use crate::Switchboard;
 use crate::app::{FaultUpdate, RouteInfo, RouteUpdate};
-use crate::rules::{Direction, Fault, Protocol, Route};
+use crate::rules::{Direction, Fault, Route};
 use crate::store::RuleSet;
 
 /// A proxy as Toxiproxy shows it.
@@ -141,13 +141,9 @@ async fn route_of(body: &Map<String, Value>) -> Result<Route, ToxiError> {
     let upstream = required(body, "upstream")?;
     // Toxiproxy binds every interface when `listen` is left out; loopback is the safer default.
     let listen = string_field(body, "listen")?.unwrap_or_else(|| "127.0.0.1:0".into());
-    Ok(Route {
-        name,
-        protocol: Protocol::Tcp,
-        listen: resolve_listen(&listen).await?,
-        upstream,
-        enabled: bool_field(body, "enabled")?.unwrap_or(true),
-    })
+    let mut route = Route::tcp(name, resolve_listen(&listen).await?, upstream);
+    route.enabled = bool_field(body, "enabled")?.unwrap_or(true);
+    Ok(route)
 }
 
 /// A fault from a Toxiproxy toxic body, for `proxy`.

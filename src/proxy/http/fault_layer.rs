@@ -42,6 +42,8 @@ pub struct HttpRoute {
     pub ctx: ProxyContext,
     pub client: UpstreamClient,
     pub state: RouteState,
+    /// Whether the listener terminates TLS (for `X-Forwarded-Proto`).
+    pub tls: bool,
 }
 
 fn status_response(
@@ -208,7 +210,7 @@ impl HttpRoute {
             Ok(uri) => uri,
             Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
         };
-        let mut response = forward(&self.client, &upstream, parts, body, peer).await;
+        let mut response = forward(&self.client, &upstream, parts, body, peer, self.tls).await;
 
         for fault in &faults {
             match &fault.kind {

@@ -3,25 +3,33 @@
 //! `X-Forwarded-Proto` and `Via` say who passed it on, and bodies stream both ways.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::body::{ProxyBody, full};
 
-/// A pooled HTTP/1.1 client for one route's upstream.
-pub type UpstreamClient = Client<HttpConnector, Incoming>;
+/// A pooled HTTP/1.1 client for one route's upstream, plain or over TLS.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 
-/// A client with keep-alive to the upstream.
-pub fn client() -> UpstreamClient {
+/// A client with keep-alive to the upstream; `https://` upstreams are verified as `tls` says.
+pub fn client(tls: Arc<rustls::ClientConfig>) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
@@ -95,6 +103,7 @@ pub async fn forward(
     mut parts: Parts,
     body: Incoming,
     peer: SocketAddr,
+    tls_terminated: bool,
 ) -> Response<ProxyBody> {
     let upgrade = upgrade_of(&parts.headers);
     let client_upgrade = upgrade
@@ -132,9 +141,10 @@ pub async fn forward(
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         parts.headers.insert("x-forwarded-for", value);
     }
+    let proto = if tls_terminated { "https" } else { "http" };
     parts
         .headers
-        .insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        .insert("x-forwarded-proto", HeaderValue::from_static(proto));
     parts.headers.append(header::VIA, via(parts.version));
     parts.uri = target;
     parts.version = Version::HTTP_11;

@@ -10,4 +10,4 @@ mod matcher;
 mod server;
 mod state;
 
-pub use server::start;
+pub use server::{HttpTls, prepare, start};

@@ -16,12 +16,35 @@ use tracing::Instrument;
 use super::fault_layer::HttpRoute;
 use super::forward;
 use super::state::RouteState;
-use crate::proxy::ProxyContext;
 use crate::proxy::tcp::RouteHandle;
+use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::Route;
+use crate::tls;
+
+/// The TLS configurations of an HTTP route, built before it is committed to.
+#[derive(Debug, Clone)]
+pub struct HttpTls {
+    server: Option<Arc<rustls::ServerConfig>>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+/// Loads `route`'s TLS files.
+pub fn prepare(route: &Route) -> Result<HttpTls, ProxyError> {
+    let error = |source| ProxyError::Tls {
+        route: route.name.clone(),
+        source,
+    };
+    let server = match &route.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key).map_err(error)?),
+        None => None,
+    };
+    let client = tls::client_config(route.upstream_ca.as_deref(), route.insecure_skip_verify)
+        .map_err(error)?;
+    Ok(HttpTls { server, client })
+}
 
 /// Starts serving HTTP on a listener bound by [`crate::proxy::tcp::bind`].
-pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
+pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyContext) -> RouteHandle {
     let local_addr = listener
         .local_addr()
         .ok()
@@ -31,15 +54,22 @@ pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHa
     let http = Arc::new(HttpRoute {
         name: Arc::from(route.name.as_str()),
         ctx,
-        client: forward::client(),
+        client: forward::client(tls.client),
         state: RouteState::default(),
+        tls: tls.server.is_some(),
     });
+    let acceptor = tls.server.map(tokio_rustls::TlsAcceptor::from);
     tracing::info!(route = %http.name, listen = %local_addr, upstream = %route.upstream, "HTTP route listening");
-    let task = tokio::spawn(accept_loop(listener, http, stop.clone()));
+    let task = tokio::spawn(accept_loop(listener, http, acceptor, stop.clone()));
     RouteHandle::new(local_addr, route, stop, task)
 }
 
-async fn accept_loop(listener: TcpListener, route: Arc<HttpRoute>, stop: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    route: Arc<HttpRoute>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,
@@ -59,11 +89,29 @@ async fn accept_loop(listener: TcpListener, route: Arc<HttpRoute>, stop: Cancell
         let route = Arc::clone(&route);
         let span = tracing::debug_span!("http", route = %route.name, %peer);
         let tracker = route.ctx.tracker.clone();
+        let acceptor = acceptor.clone();
         tracker.spawn(
             async move {
                 let _open = stats.connection_opened();
                 let service = service_fn(move |request| Arc::clone(&route).handle(request, peer));
                 let builder = auto::Builder::new(TokioExecutor::new());
+                if let Some(acceptor) = acceptor {
+                    // The TLS handshake happens in the connection's task, never in the accept loop.
+                    let stream = match acceptor.accept(stream).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    if let Err(e) = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "HTTPS connection ended with an error");
+                    }
+                    return;
+                }
                 if let Err(e) = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await

@@ -16,8 +16,8 @@ use crate::rules::Route;
 #[derive(Debug)]
 pub struct RouteHandle {
     local_addr: SocketAddr,
-    listen: String,
-    protocol: crate::rules::Protocol,
+    /// The route as it was bound; a change to anything but faults and upstream rebinds.
+    bound: Route,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -32,8 +32,7 @@ impl RouteHandle {
     ) -> Self {
         RouteHandle {
             local_addr,
-            listen: route.listen.clone(),
-            protocol: route.protocol,
+            bound: route.clone(),
             stop,
             task: Some(task),
         }
@@ -45,9 +44,15 @@ impl RouteHandle {
     }
 
     /// Whether this handle still serves `route` as it is now: same listen address (as the
-    /// rules wrote it) and protocol.
+    /// rules wrote it), protocol and TLS settings. (The upstream is read per connection.)
     pub fn serves(&self, route: &Route) -> bool {
-        route.enabled && self.listen == route.listen && self.protocol == route.protocol
+        let b = &self.bound;
+        route.enabled
+            && b.listen == route.listen
+            && b.protocol == route.protocol
+            && b.tls == route.tls
+            && b.upstream_ca == route.upstream_ca
+            && b.insecure_skip_verify == route.insecure_skip_verify
     }
 
     /// Stops accepting and returns once the listening socket is closed, so that a client
