@@ -509,3 +509,23 @@ async fn a_websocket_upgrade_passes_through() {
         assert_eq!(back, message);
     }
 }
+
+#[tokio::test]
+async fn connect_delay_slows_new_upstream_connections() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "slow-dial", route: "web", kind: ConnectDelay(ms: 200))"#).await;
+    let c = client(Proto::H1);
+    let start = Instant::now();
+    assert_eq!(get(&c, &format!("http://{addr}/x")).await.status, 200);
+    let first = start.elapsed();
+    eprintln!("measured ConnectDelay: first request {first:?} (asked 200 ms)");
+    assert!(first >= Duration::from_millis(200), "{first:?}");
+    // The upstream connection is pooled: the next request does not dial again.
+    let start = Instant::now();
+    assert_eq!(get(&c, &format!("http://{addr}/x")).await.status, 200);
+    assert!(
+        start.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        start.elapsed()
+    );
+}

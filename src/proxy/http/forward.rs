@@ -16,12 +16,20 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::body::{ProxyBody, full};
+use super::connect::DelayedConnector;
+use crate::store::Store;
 
 /// A pooled HTTP/1.1 client for one route's upstream, plain or over TLS.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+pub type UpstreamClient = Client<DelayedConnector<HttpsConnector<HttpConnector>>, Incoming>;
 
-/// A client with keep-alive to the upstream; `https://` upstreams are verified as `tls` says.
-pub fn client(tls: Arc<rustls::ClientConfig>) -> UpstreamClient {
+/// A client with keep-alive to the upstream; `https://` upstreams are verified as `tls` says,
+/// and new connections wait out the route's `ConnectDelay` faults.
+pub fn client(
+    tls: Arc<rustls::ClientConfig>,
+    store: Store,
+    route: Arc<str>,
+    seed: u64,
+) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.enforce_http(false);
@@ -30,7 +38,8 @@ pub fn client(tls: Arc<rustls::ClientConfig>) -> UpstreamClient {
         .https_or_http()
         .enable_http1()
         .wrap_connector(connector);
-    Client::builder(TokioExecutor::new()).build(connector)
+    Client::builder(TokioExecutor::new())
+        .build(DelayedConnector::new(connector, store, route, seed))
 }
 
 /// Headers that belong to one hop (RFC 9110 §7.6.1), plus those the `Connection` header names.

@@ -4,6 +4,7 @@
 //! per request from the seed.
 
 mod body;
+mod connect;
 mod fault_layer;
 mod forward;
 mod matcher;

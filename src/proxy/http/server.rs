@@ -51,10 +51,12 @@ pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyConte
         .or_else(|| route.listen.parse().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stop = ctx.shutdown.child_token();
+    let name: Arc<str> = Arc::from(route.name.as_str());
+    let client = forward::client(tls.client, ctx.store.clone(), Arc::clone(&name), ctx.seed);
     let http = Arc::new(HttpRoute {
-        name: Arc::from(route.name.as_str()),
+        name,
         ctx,
-        client: forward::client(tls.client),
+        client,
         state: RouteState::default(),
         tls: tls.server.is_some(),
     });
