@@ -47,6 +47,9 @@ enum Command {
         /// Print the server's JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// PEM CA file to verify an https:// control endpoint against (default: Mozilla roots).
+        #[arg(long)]
+        ca: Option<PathBuf>,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -71,6 +74,12 @@ struct RunArgs {
     /// network (a docker-compose project) whose Toxiproxy clients send no token.
     #[arg(long, conflicts_with = "token_file")]
     insecure_no_token: bool,
+    /// Serve the control endpoint over TLS with this PEM certificate chain (and --control-tls-key).
+    #[arg(long, requires = "control_tls_key")]
+    control_tls_cert: Option<PathBuf>,
+    /// The control endpoint's PEM private key.
+    #[arg(long, requires = "control_tls_cert")]
+    control_tls_key: Option<PathBuf>,
     /// Append every event to this file as JSON lines.
     #[arg(long)]
     events: Option<PathBuf>,
@@ -94,9 +103,10 @@ fn main() -> ExitCode {
             token: given,
             token_file,
             json,
+            ca,
             command,
         } => token(given, token_file.as_deref())
-            .and_then(|token| run_ctl(&url, token, json, command)),
+            .and_then(|token| run_ctl(&url, token, ca, json, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,6 +154,8 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
         seed,
         token_file: _,
         insecure_no_token,
+        control_tls_cert,
+        control_tls_key,
         events,
         toxiproxy_config,
         grace,
@@ -155,6 +167,13 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
         Auth::open()
     } else {
         Auth::for_bind(control, token)?
+    };
+    let control_tls = match (&control_tls_cert, &control_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            switchboard::tls::server_config(&cert.to_string_lossy(), &key.to_string_lossy())
+                .context("loading the control endpoint's TLS files")?,
+        ),
+        _ => None,
     };
     let toxiproxy_config = toxiproxy_config
         .map(|path| {
@@ -189,8 +208,8 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
             tracing::info!(proxies = count, config = %path.display(), "Toxiproxy config loaded");
         }
-        let _control =
-            control::serve(listener, app.clone(), auth).context("starting the control endpoint")?;
+        let _control = control::serve_with_tls(listener, app.clone(), auth, control_tls)
+            .context("starting the control endpoint")?;
         tracing::info!(seed = app.seed(), "switchboard running");
         wait_for_signal().await?;
         tracing::info!(?grace, "stopping; draining open connections");
@@ -204,6 +223,7 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
 fn run_ctl(
     url: &str,
     token: Option<String>,
+    ca: Option<PathBuf>,
     json: bool,
     command: CtlCommand,
 ) -> anyhow::Result<()> {
@@ -212,7 +232,8 @@ fn run_ctl(
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let client = ctl::Client::new(url, token)?;
+        let ca = ca.map(|p| p.to_string_lossy().into_owned());
+        let client = ctl::Client::new(url, token, ca.as_deref())?;
         ctl::run(&client, command, json).await?;
         Ok(())
     })

@@ -233,3 +233,57 @@ async fn a_missing_tls_file_is_a_load_error_at_the_rule() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_endpoint_serves_tls_and_ctl_verifies_it() {
+    let dir = scratch_dir("tls-control");
+    let pki = pki(&dir);
+    let app = switchboard::Switchboard::start(support::rules("()"), switchboard::Config::default())
+        .await
+        .expect("start");
+    let tls =
+        switchboard::tls::server_config(&pki.cert.to_string_lossy(), &pki.key.to_string_lossy())
+            .expect("TLS");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let control = switchboard::control::serve_with_tls(
+        listener,
+        app,
+        switchboard::control::Auth::open(),
+        Some(tls),
+    )
+    .expect("control");
+    let url = format!("https://localhost:{}", control.local_addr().port());
+    let ca = pki.ca.to_string_lossy().into_owned();
+    let ctl = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(support::process::BIN)
+                .args(args)
+                .output()
+                .expect("ctl")
+        })
+    };
+    let trusted = ctl(vec![
+        "ctl".into(),
+        "--url".into(),
+        url.clone(),
+        "--ca".into(),
+        ca,
+        "health".into(),
+    ])
+    .await
+    .expect("task");
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let untrusted = ctl(vec!["ctl".into(), "--url".into(), url, "health".into()])
+        .await
+        .expect("task");
+    assert!(
+        !untrusted.status.success(),
+        "a certificate from an unknown CA is refused"
+    );
+}

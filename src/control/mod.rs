@@ -15,4 +15,4 @@ mod v1;
 
 pub use auth::{Auth, AuthError};
 pub use error::ApiError;
-pub use server::{ControlHandle, serve};
+pub use server::{ControlHandle, serve, serve_with_tls};

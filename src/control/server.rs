@@ -39,6 +39,16 @@ pub fn serve(
     app: Switchboard,
     auth: Auth,
 ) -> std::io::Result<ControlHandle> {
+    serve_with_tls(listener, app, auth, None)
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub fn serve_with_tls(
+    listener: TcpListener,
+    app: Switchboard,
+    auth: Auth,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<ControlHandle> {
     let local_addr = listener.local_addr()?;
     let stop = app.stopping();
     let handle = ControlHandle {
@@ -46,6 +56,7 @@ pub fn serve(
         stop: stop.clone(),
     };
     let auth = Arc::new(auth);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -61,24 +72,50 @@ pub fn serve(
             let app = app.clone();
             let auth = Arc::clone(&auth);
             let stop = stop.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     router::handle(request, app.clone(), Arc::clone(&auth))
                 });
-                let connection =
-                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(connection);
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, error = %e, "control connection ended with an error");
+                match acceptor {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => {
+                            serve_connection(TokioIo::new(stream), service, stop, peer).await
                         }
-                    }
-                    () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "control endpoint: TLS handshake failed")
+                        }
+                    },
+                    None => serve_connection(TokioIo::new(stream), service, stop, peer).await,
                 }
             });
         }
     });
     tracing::info!(addr = %local_addr, "control endpoint listening");
     Ok(handle)
+}
+
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    stop: CancellationToken,
+    peer: std::net::SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http1::Builder::new().serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "control connection ended with an error");
+            }
+        }
+        () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
+    }
 }

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -38,25 +39,35 @@ pub enum CtlError {
 /// A client of one control endpoint.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
     token: Option<String>,
 }
 
 impl Client {
-    /// A client of the endpoint at `url` (e.g. `http://127.0.0.1:8474`).
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, CtlError> {
+    /// A client of the endpoint at `url` (e.g. `http://127.0.0.1:8474`, or `https://` verified
+    /// against `ca` or the built-in roots).
+    pub fn new(url: &str, token: Option<String>, ca: Option<&str>) -> Result<Self, CtlError> {
         let base = url.trim_end_matches('/').to_string();
         let uri: Uri = base
             .parse()
             .map_err(|e| CtlError::Usage(format!("--url {url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(CtlError::Usage(format!(
-                "--url {url:?}: only http:// is supported"
+                "--url {url:?}: use http:// or https://"
             )));
         }
+        let tls = crate::tls::client_config(ca, false)
+            .map_err(|e| CtlError::Usage(format!("--ca: {e}")))?;
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(Client {
-            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            http: HttpClient::builder(TokioExecutor::new()).build(connector),
             base,
             token,
         })
