@@ -5,5 +5,5 @@ mod metrics;
 mod tracing;
 
 pub use events::{Event, EventBus, EventKind, EventSource, timestamp};
-pub use metrics::{Metrics, RouteStats, RouteStatsSnapshot};
+pub use metrics::{HttpStats, Metrics, RouteStats, RouteStatsSnapshot};
 pub use tracing::{LogFormat, init_tracing};

@@ -44,6 +44,8 @@ pub struct HttpRoute {
     pub state: RouteState,
     /// Whether the listener terminates TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
+    /// Request counters and latency, per route.
+    pub stats: crate::telemetry::HttpStats,
 }
 
 fn status_response(
@@ -123,9 +125,7 @@ impl HttpRoute {
             Ok(r) => r.status().as_u16() / 100,
             Err(_) => 0,
         };
-        self.ctx
-            .metrics
-            .http_request(&self.name, class, started.elapsed());
+        self.stats.request(class, started.elapsed());
         result
     }
 
@@ -145,7 +145,8 @@ impl HttpRoute {
         for fault in &faults {
             self.ctx.metrics.fault_fired(&fault.name);
         }
-        let mut draws = rng::connection_rng(self.ctx.seed, &self.name, index);
+        // Seeded only when a fault draws from it.
+        let mut draws = None;
 
         for fault in &faults {
             match &fault.kind {
@@ -200,7 +201,12 @@ impl HttpRoute {
                         ));
                     }
                 }
-                FaultKind::Delay(d) => tokio::time::sleep(d.sample(&mut draws)).await,
+                FaultKind::Delay(d) => {
+                    let draws = draws.get_or_insert_with(|| {
+                        rng::connection_rng(self.ctx.seed, &self.name, index)
+                    });
+                    tokio::time::sleep(d.sample(draws)).await;
+                }
                 FaultKind::SetHeaders(h) => set_headers(&mut parts.headers, &h.request),
                 _ => {}
             }

@@ -52,6 +52,7 @@ pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyConte
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
+    let ctx_metrics = Arc::clone(&ctx.metrics);
     let client = forward::client(tls.client, ctx.store.clone(), Arc::clone(&name), ctx.seed);
     let http = Arc::new(HttpRoute {
         name,
@@ -59,6 +60,7 @@ pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyConte
         client,
         state: RouteState::default(),
         tls: tls.server.is_some(),
+        stats: ctx_metrics.http_route(&route.name),
     });
     let acceptor = tls.server.map(tokio_rustls::TlsAcceptor::from);
     tracing::info!(route = %http.name, listen = %local_addr, upstream = %route.upstream, "HTTP route listening");
