@@ -529,3 +529,25 @@ async fn connect_delay_slows_new_upstream_connections() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn http_metrics_count_requests_by_status_class_and_time_them() {
+    let (sb, _upstream, addr) =
+        proxied(r#"(name: "brownout", route: "web", kind: FailNth(n: 2))"#).await;
+    let c = client(Proto::H1);
+    for _ in 0..4 {
+        get(&c, &format!("http://{addr}/x")).await;
+    }
+    let metrics = sb.api().get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.raw);
+    for line in [
+        r#"switchboard_http_requests_total{route="web",status="2xx"} 2"#,
+        r#"switchboard_http_requests_total{route="web",status="5xx"} 2"#,
+        r#"switchboard_http_request_duration_seconds_count{route="web"} 4"#,
+        r#"switchboard_http_upstream_duration_seconds_count{route="web"} 2"#,
+        r#"switchboard_faults_fired_by_kind_total{kind="FailNth"} 4"#,
+        r#"switchboard_fault_fired_total{fault="brownout"} 4"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+}

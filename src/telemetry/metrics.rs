@@ -33,6 +33,11 @@ struct RequestLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
 }
@@ -57,6 +62,7 @@ pub struct RouteStats {
 pub struct HttpStats {
     by_class: [Counter; 6],
     seconds: Histogram,
+    upstream_seconds: Histogram,
 }
 
 impl HttpStats {
@@ -70,6 +76,11 @@ impl HttpStats {
         };
         self.by_class[i].inc();
         self.seconds.observe(took.as_secs_f64());
+    }
+
+    /// Records how long the upstream took to answer with headers.
+    pub fn upstream(&self, took: std::time::Duration) {
+        self.upstream_seconds.observe(took.as_secs_f64());
     }
 }
 
@@ -145,6 +156,8 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     requests: Family<RequestLabel, Counter>,
     request_seconds: Family<RouteLabel, Histogram>,
+    upstream_seconds: Family<RouteLabel, Histogram>,
+    fired_by_kind: Family<KindLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -165,6 +178,8 @@ impl Metrics {
         let reloads = Family::default();
         let requests = Family::default();
         let request_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let upstream_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let fired_by_kind = Family::default();
         registry.register(
             "connections_open",
             "Connections open now, per route",
@@ -195,6 +210,26 @@ impl Metrics {
             "Rule reloads, by result (ok or rejected)",
             reloads.clone(),
         );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, per route and status class (none: no response was sent)",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response headers through an HTTP route, faults included",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "http_upstream_duration_seconds",
+            "Time the upstream took to answer with headers, per HTTP route",
+            upstream_seconds.clone(),
+        );
+        registry.register(
+            "faults_fired_by_kind",
+            "Times faults took hold, per fault kind",
+            fired_by_kind.clone(),
+        );
         Metrics {
             registry,
             open,
@@ -205,6 +240,8 @@ impl Metrics {
             reloads,
             requests,
             request_seconds,
+            upstream_seconds,
+            fired_by_kind,
         }
     }
 
@@ -234,6 +271,12 @@ impl Metrics {
                     route: route.to_string(),
                 })
                 .clone(),
+            upstream_seconds: self
+                .upstream_seconds
+                .get_or_create(&RouteLabel {
+                    route: route.to_string(),
+                })
+                .clone(),
         }
     }
 
@@ -259,13 +302,15 @@ impl Metrics {
         }
     }
 
-    /// Counts one firing of `fault`: it took hold on a connection.
-    pub fn fault_fired(&self, fault: &str) {
+    /// Counts one firing of `fault`, of kind `kind`: it took hold on a connection (TCP) or a
+    /// request (HTTP).
+    pub fn fault_fired(&self, fault: &str, kind: &'static str) {
         self.fired
             .get_or_create(&FaultLabel {
                 fault: fault.to_string(),
             })
             .inc();
+        self.fired_by_kind.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// How many times `fault` took hold.

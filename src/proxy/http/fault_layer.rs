@@ -143,7 +143,7 @@ impl HttpRoute {
         let (mut parts, body) = request.into_parts();
         let faults = self.select(&rules, &parts, index);
         for fault in &faults {
-            self.ctx.metrics.fault_fired(&fault.name);
+            self.ctx.metrics.fault_fired(&fault.name, fault.kind.name());
         }
         // Seeded only when a fault draws from it.
         let mut draws = None;
@@ -216,7 +216,9 @@ impl HttpRoute {
             Ok(uri) => uri,
             Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
         };
+        let asked = Instant::now();
         let mut response = forward(&self.client, &upstream, parts, body, peer, self.tls).await;
+        self.stats.upstream(asked.elapsed());
 
         for fault in &faults {
             match &fault.kind {

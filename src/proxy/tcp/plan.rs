@@ -84,7 +84,7 @@ impl Plan {
             let (since, passed) = match kept {
                 Some(i) => (self.active[i].since, self.active[i].passed),
                 None => {
-                    metrics.fault_fired(&fault.name);
+                    metrics.fault_fired(&fault.name, fault.kind.name());
                     tracing::debug!(fault = %fault.name, "fault took hold");
                     (now, 0)
                 }
