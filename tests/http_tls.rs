@@ -287,3 +287,101 @@ async fn the_control_endpoint_serves_tls_and_ctl_verifies_it() {
         "a certificate from an unknown CA is refused"
     );
 }
+
+#[tokio::test]
+async fn every_request_kind_works_through_a_tls_listener() {
+    let dir = scratch_dir("tls-kinds");
+    let pki = pki(&dir);
+    let upstream = http_upstream::start().await;
+    let faults = r#"
+        (name: "held", route: "web", when: (path: "/delay"), kind: Delay(ms: 100)),
+        (name: "late", route: "web", when: (path: "/late"), kind: ResponseDelay(ms: 100)),
+        (name: "gone", route: "web", when: (path: "/drop"), kind: Drop()),
+        (name: "cut", route: "web", when: (query: {"cut": "1"}), kind: Truncate(after_bytes: 100)),
+        (name: "swap", route: "web", when: (path: "/swap"), kind: ReplaceBody(body: "swapped")),
+        (name: "tag", route: "web", when: (path: "/swap"), kind: SetHeaders(response: {"x-tag": "1"})),
+        (name: "nth", route: "web", when: (path: "/nth"), kind: FailNth(n: 2, status: 502)),
+        (name: "limit", route: "web", when: (path: "/limit"), kind: RateLimit(per_sec: 1)),
+        (name: "drip", route: "web", when: (query: {"drip": "1"}), kind: SlowBody(bytes_per_sec: 100000)),
+        (name: "grpc", route: "web", when: (path: "/grpc"), kind: GrpcAbort(code: 4)),
+    "#;
+    let rules = format!(
+        r#"(routes: [(name: "web", protocol: Http, listen: "127.0.0.1:0", upstream: "{}",
+                      tls: (cert: "{}", key: "{}"))], faults: [{faults}])"#,
+        upstream.url(),
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let sb = spawn_switchboard(&rules).await;
+    let port = sb.addr("web").await.port();
+    for h2 in [false, true] {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(client_config(&pki))
+            .https_only();
+        let connector = if h2 {
+            builder.enable_http2().build()
+        } else {
+            builder.enable_http1().build()
+        };
+        let mut client = Client::builder(TokioExecutor::new());
+        if h2 {
+            client.http2_only(true);
+        }
+        let client = client.build::<_, Full<Bytes>>(connector);
+        let call = |path: &str, content_type: Option<&str>| {
+            let mut request = Request::get(format!("https://localhost:{port}{path}"));
+            if let Some(t) = content_type {
+                request = request.header("content-type", t);
+            }
+            let request = request.body(Full::new(Bytes::new())).expect("request");
+            let client = client.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let response = client.request(request).await.map_err(|e| e.to_string())?;
+                let (parts, body) = response.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .map_err(|e| e.to_string());
+                Ok::<_, String>((
+                    parts.status.as_u16(),
+                    parts.headers,
+                    body,
+                    started.elapsed(),
+                ))
+            }
+        };
+        let ms = std::time::Duration::from_millis;
+        let (status, _, _, took) = call("/delay", None).await.expect("delay");
+        assert!(status == 200 && took >= ms(100), "h2={h2}: Delay {took:?}");
+        let (status, _, _, took) = call("/late", None).await.expect("late");
+        assert!(
+            status == 200 && took >= ms(100),
+            "h2={h2}: ResponseDelay {took:?}"
+        );
+        assert!(call("/drop", None).await.is_err(), "h2={h2}: Drop");
+        let (_, _, body, _) = call("/bytes/50000?cut=1", None)
+            .await
+            .expect("truncate head");
+        assert!(body.is_err(), "h2={h2}: Truncate");
+        let (_, headers, body, _) = call("/swap", None).await.expect("swap");
+        assert_eq!(body.expect("body"), "swapped", "h2={h2}: ReplaceBody");
+        assert_eq!(headers["x-tag"], "1", "h2={h2}: SetHeaders");
+        let first = call("/nth", None).await.expect("nth").0;
+        let second = call("/nth", None).await.expect("nth").0;
+        assert_eq!((first, second), (200, 502), "h2={h2}: FailNth");
+        let statuses = [
+            call("/limit", None).await.expect("limit").0,
+            call("/limit", None).await.expect("limit").0,
+        ];
+        assert!(statuses.contains(&429), "h2={h2}: RateLimit {statuses:?}");
+        let (_, _, body, took) = call("/bytes/20000?drip=1", None).await.expect("drip");
+        assert!(
+            body.is_ok() && took >= ms(150),
+            "h2={h2}: SlowBody {took:?}"
+        );
+        let (_, headers, _, _) = call("/grpc", Some("application/grpc")).await.expect("grpc");
+        assert_eq!(headers["grpc-status"], "4", "h2={h2}: GrpcAbort");
+    }
+}
