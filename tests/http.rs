@@ -551,3 +551,20 @@ async fn http_metrics_count_requests_by_status_class_and_time_them() {
         assert!(text.contains(line), "missing {line} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn bandwidth_paces_an_http_connection() {
+    let (_sb, _upstream, addr) =
+        proxied(r#"(name: "thin", route: "web", kind: Bandwidth(bytes_per_sec: 200000))"#).await;
+    for proto in BOTH {
+        let start = Instant::now();
+        let a = get(&client(proto), &format!("http://{addr}/bytes/200000")).await;
+        let took = start.elapsed();
+        assert_eq!(a.body.map(|b| b.len()), Ok(200_000));
+        eprintln!(
+            "measured Bandwidth over HTTP {proto:?}: 200000 bytes in {took:?} (asked 200000 B/s)"
+        );
+        assert!(took >= Duration::from_millis(900), "{proto:?}: {took:?}");
+        assert!(took < Duration::from_millis(1500), "{proto:?}: {took:?}");
+    }
+}

@@ -253,9 +253,13 @@ impl FaultKind {
                 "{} acts on HTTP requests; this route is Tcp (make it protocol: Http)",
                 self.name()
             )),
-            (Protocol::Http, _, FaultKind::Partition(_) | FaultKind::ConnectDelay(_)) => Ok(()),
+            (
+                Protocol::Http,
+                _,
+                FaultKind::Partition(_) | FaultKind::ConnectDelay(_) | FaultKind::Bandwidth(_),
+            ) => Ok(()),
             (Protocol::Http, Scope::Stream | Scope::Connection, _) => Err(format!(
-                "{} acts on TCP streams; on an HTTP route use Delay, ResponseDelay, SlowBody, Truncate, Drop, Partition or ConnectDelay",
+                "{} acts on TCP streams; on an HTTP route use Delay, ResponseDelay, SlowBody, Truncate, Drop, Partition, ConnectDelay or Bandwidth",
                 self.name()
             )),
             _ => Ok(()),

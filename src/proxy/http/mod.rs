@@ -10,5 +10,6 @@ mod forward;
 mod matcher;
 mod server;
 mod state;
+mod throttle;
 
 pub use server::{HttpTls, prepare, start};

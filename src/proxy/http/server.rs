@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::fault_layer::HttpRoute;
 use super::forward;
 use super::state::RouteState;
+use super::throttle::Throttled;
 use crate::proxy::tcp::RouteHandle;
 use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::Route;
@@ -74,6 +75,7 @@ async fn accept_loop(
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
 ) {
+    let mut next_connection: u64 = 0;
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,
@@ -89,6 +91,15 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
+        let connection = next_connection;
+        next_connection += 1;
+        let stream = Throttled::new(
+            stream,
+            route.ctx.store.subscribe(),
+            Arc::clone(&route.name),
+            route.ctx.seed,
+            connection,
+        );
         let stats = route.ctx.metrics.route(&route.name);
         let route = Arc::clone(&route);
         let span = tracing::debug_span!("http", route = %route.name, %peer);

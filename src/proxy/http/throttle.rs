@@ -1,0 +1,155 @@
+//! `Bandwidth` on HTTP routes: the client connection itself is paced, as on a TCP route. Reads
+//! (client → proxy) follow the faults on the `Upstream` stream, writes (proxy → client) those
+//! on `Downstream`. Whether a fault applies is drawn once per connection; the rules are read
+//! again only when they change.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::faults::{Bandwidth, FaultKind, rng};
+use crate::rules::Direction;
+use crate::store::RuleSet;
+
+/// One direction's pace.
+#[derive(Default)]
+struct Pace {
+    limit: Option<Bandwidth>,
+    next: Option<std::time::Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Pace {
+    /// Ready when the pace allows the next bytes.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(next) = self.next else {
+            return Poll::Ready(());
+        };
+        if self.limit.is_none() || next <= std::time::Instant::now() {
+            return Poll::Ready(());
+        }
+        let at = Instant::from_std(next);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        sleep.as_mut().reset(at);
+        sleep.as_mut().poll(cx)
+    }
+
+    fn record(&mut self, n: usize) {
+        if let Some(limit) = self.limit {
+            self.next = Some(limit.next_after(self.next, std::time::Instant::now(), n));
+        }
+    }
+
+    fn piece(&self, len: usize) -> usize {
+        self.limit.map_or(len, |l| len.min(l.piece()))
+    }
+}
+
+/// A connection paced by the route's `Bandwidth` faults.
+pub struct Throttled<S> {
+    inner: S,
+    rules: watch::Receiver<Arc<RuleSet>>,
+    route: Arc<str>,
+    seed: u64,
+    connection: u64,
+    up: Pace,
+    down: Pace,
+}
+
+impl<S> Throttled<S> {
+    /// Paces `inner`, connection number `connection` of `route`.
+    pub fn new(
+        inner: S,
+        rules: watch::Receiver<Arc<RuleSet>>,
+        route: Arc<str>,
+        seed: u64,
+        connection: u64,
+    ) -> Self {
+        let mut throttled = Throttled {
+            inner,
+            rules,
+            route,
+            seed,
+            connection,
+            up: Pace::default(),
+            down: Pace::default(),
+        };
+        throttled.rules.mark_changed();
+        throttled
+    }
+
+    fn refresh(&mut self) {
+        if !self.rules.has_changed().unwrap_or(false) {
+            return;
+        }
+        let rules = Arc::clone(&self.rules.borrow_and_update());
+        let limit = |stream: Direction| {
+            rules
+                .faults_for(&self.route)
+                .iter()
+                .filter(|f| f.enabled && f.direction.covers(stream))
+                .filter(|f| {
+                    rng::decide(
+                        self.seed,
+                        &self.route,
+                        &f.name,
+                        self.connection,
+                        f.probability,
+                    )
+                })
+                .filter_map(|f| match f.kind {
+                    FaultKind::Bandwidth(b) => Some(b),
+                    _ => None,
+                })
+                .min_by_key(|b| b.bytes_per_sec)
+        };
+        self.up.limit = limit(Direction::Upstream);
+        self.down.limit = limit(Direction::Downstream);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.refresh();
+        ready!(self.up.poll_ready(cx));
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let n = buf.filled().len() - before;
+        self.up.record(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.refresh();
+        ready!(self.down.poll_ready(cx));
+        let piece = self.down.piece(data.len());
+        let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &data[..piece]))?;
+        self.down.record(n);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
