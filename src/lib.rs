@@ -23,6 +23,7 @@ pub mod control;
 pub mod ctl;
 pub mod faults;
 pub mod proxy;
+pub mod report;
 pub mod rules;
 pub mod shutdown;
 pub mod store;

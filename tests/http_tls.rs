@@ -58,13 +58,16 @@ fn client_config(pki: &Pki) -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-async fn https_get(
-    config: rustls::ClientConfig,
+/// An HTTPS client trusting the test CA, speaking h2 or HTTP/1.1 (offered through ALPN).
+fn https_client(
+    pki: &Pki,
     h2: bool,
-    url: &str,
-) -> (StatusCode, hyper::Version, HeaderMap) {
+) -> Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
+        .with_tls_config(client_config(pki))
         .https_only();
     let connector = if h2 {
         builder.enable_http2().build()
@@ -75,8 +78,11 @@ async fn https_get(
     if h2 {
         client.http2_only(true);
     }
-    let client = client.build::<_, Full<Bytes>>(connector);
-    let response = client
+    client.build(connector)
+}
+
+async fn https_get(pki: &Pki, h2: bool, url: &str) -> (StatusCode, hyper::Version, HeaderMap) {
+    let response = https_client(pki, h2)
         .request(
             Request::get(url)
                 .body(Full::new(Bytes::new()))
@@ -109,24 +115,15 @@ async fn a_tls_listener_terminates_https_and_faults_apply() {
     let sb = spawn_switchboard(&rules).await;
     let port = sb.addr("web").await.port();
     for h2 in [false, true] {
-        let (status, version, _) = https_get(
-            client_config(&pki),
-            h2,
-            &format!("https://localhost:{port}/ok"),
-        )
-        .await;
+        let (status, version, _) =
+            https_get(&pki, h2, &format!("https://localhost:{port}/ok")).await;
         assert_eq!(status, 200, "h2={h2}");
         assert_eq!(
             version == hyper::Version::HTTP_2,
             h2,
             "ALPN picked the protocol"
         );
-        let (status, _, _) = https_get(
-            client_config(&pki),
-            h2,
-            &format!("https://localhost:{port}/fail"),
-        )
-        .await;
+        let (status, _, _) = https_get(&pki, h2, &format!("https://localhost:{port}/fail")).await;
         assert_eq!(status, 503, "faults apply to HTTPS traffic (h2={h2})");
     }
 }
@@ -315,19 +312,7 @@ async fn every_request_kind_works_through_a_tls_listener() {
     let sb = spawn_switchboard(&rules).await;
     let port = sb.addr("web").await.port();
     for h2 in [false, true] {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(client_config(&pki))
-            .https_only();
-        let connector = if h2 {
-            builder.enable_http2().build()
-        } else {
-            builder.enable_http1().build()
-        };
-        let mut client = Client::builder(TokioExecutor::new());
-        if h2 {
-            client.http2_only(true);
-        }
-        let client = client.build::<_, Full<Bytes>>(connector);
+        let client = https_client(&pki, h2);
         let call = |path: &str, content_type: Option<&str>| {
             let mut request = Request::get(format!("https://localhost:{port}{path}"));
             if let Some(t) = content_type {

@@ -2,6 +2,7 @@
 //! the route's upstream, hop-by-hop headers stay on their hop, `X-Forwarded-For`,
 //! `X-Forwarded-Proto` and `Via` say who passed it on, and bodies stream both ways.
 
+use crate::report::error_chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -181,17 +182,6 @@ pub async fn forward(
             error_chain(&e)
         )),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A 502 with a JSON body naming the reason.

@@ -2,7 +2,6 @@
 //! builder (HTTP/1.1 with keep-alive, or HTTP/2 with prior knowledge) through the route's
 //! fault layer.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,11 +45,7 @@ pub fn prepare(route: &Route) -> Result<HttpTls, ProxyError> {
 
 /// Starts serving HTTP on a listener bound by [`crate::proxy::tcp::bind`].
 pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyContext) -> RouteHandle {
-    let local_addr = listener
-        .local_addr()
-        .ok()
-        .or_else(|| route.listen.parse().ok())
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local_addr = crate::proxy::tcp::bound_addr(&listener, route);
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     let ctx_metrics = Arc::clone(&ctx.metrics);

@@ -88,14 +88,19 @@ pub async fn bind(route: &Route) -> Result<TcpListener, ProxyError> {
     TcpListener::bind(addr).await.map_err(bind_error)
 }
 
-/// Starts accepting on a listener from [`bind`].
-pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
-    // A bound listener always knows its address; fall back to the asked one regardless.
-    let local_addr = listener
+/// The address `listener` is bound to. A bound listener always knows it; should the OS not
+/// say, the address the route asked for stands in.
+pub(crate) fn bound_addr(listener: &TcpListener, route: &Route) -> SocketAddr {
+    listener
         .local_addr()
         .ok()
         .or_else(|| route.listen.parse().ok())
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// Starts accepting on a listener from [`bind`].
+pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
+    let local_addr = bound_addr(&listener, route);
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");

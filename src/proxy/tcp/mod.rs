@@ -7,4 +7,5 @@ mod plan;
 mod session;
 mod stream;
 
+pub(crate) use listener::bound_addr;
 pub use listener::{RouteHandle, bind, start};
