@@ -81,6 +81,17 @@ fn https_client(
     client.build(connector)
 }
 
+/// One HTTP route named "web" terminating TLS with the test PKI, in front of `upstream`.
+fn tls_route(upstream: &http_upstream::HttpUpstream, pki: &Pki, faults: &str) -> String {
+    format!(
+        r#"(routes: [(name: "web", protocol: Http, listen: "127.0.0.1:0", upstream: "{}",
+                      tls: (cert: "{}", key: "{}"))], faults: [{faults}])"#,
+        upstream.url(),
+        pki.cert.display(),
+        pki.key.display()
+    )
+}
+
 async fn https_get(pki: &Pki, h2: bool, url: &str) -> (StatusCode, hyper::Version, HeaderMap) {
     let response = https_client(pki, h2)
         .request(
@@ -102,17 +113,8 @@ async fn a_tls_listener_terminates_https_and_faults_apply() {
     let dir = scratch_dir("tls-listener");
     let pki = pki(&dir);
     let upstream = http_upstream::start().await;
-    let rules = format!(
-        r#"(
-  routes: [(name: "web", protocol: Http, listen: "127.0.0.1:0", upstream: "{}",
-            tls: (cert: "{}", key: "{}"))],
-  faults: [(name: "fail", route: "web", when: (path: "/fail"), kind: Abort(status: 503))],
-)"#,
-        upstream.url(),
-        pki.cert.display(),
-        pki.key.display()
-    );
-    let sb = spawn_switchboard(&rules).await;
+    let faults = r#"(name: "fail", route: "web", when: (path: "/fail"), kind: Abort(status: 503))"#;
+    let sb = spawn_switchboard(&tls_route(&upstream, &pki, faults)).await;
     let port = sb.addr("web").await.port();
     for h2 in [false, true] {
         let (status, version, _) =
@@ -302,14 +304,7 @@ async fn every_request_kind_works_through_a_tls_listener() {
         (name: "drip", route: "web", when: (query: {"drip": "1"}), kind: SlowBody(bytes_per_sec: 100000)),
         (name: "grpc", route: "web", when: (path: "/grpc"), kind: GrpcAbort(code: 4)),
     "#;
-    let rules = format!(
-        r#"(routes: [(name: "web", protocol: Http, listen: "127.0.0.1:0", upstream: "{}",
-                      tls: (cert: "{}", key: "{}"))], faults: [{faults}])"#,
-        upstream.url(),
-        pki.cert.display(),
-        pki.key.display()
-    );
-    let sb = spawn_switchboard(&rules).await;
+    let sb = spawn_switchboard(&tls_route(&upstream, &pki, faults)).await;
     let port = sb.addr("web").await.port();
     for h2 in [false, true] {
         let client = https_client(&pki, h2);
