@@ -10,6 +10,7 @@
 //! - [`proxy`]: route listeners and the per-connection loop that applies faults in line.
 //! - [`control`]: the HTTP control endpoint (`/v1`, `/metrics`, `/healthz`).
 //! - [`ctl`]: the `switchboard ctl` client of that endpoint.
+//! - [`drill`]: game-day drills: scenarios over time, probes, rollback, recovery reports.
 //! - [`telemetry`]: metrics, events, log setup.
 //! - [`app`]: assembles the above into a running [`Switchboard`]; every change goes through it.
 //! - [`tls`]: rustls configurations for routes and upstreams.
@@ -21,6 +22,7 @@
 pub mod app;
 pub mod control;
 pub mod ctl;
+pub mod drill;
 pub mod faults;
 pub mod proxy;
 pub mod report;

@@ -56,6 +56,7 @@ struct Inner {
     rules_dir: Option<PathBuf>,
     load: LoadOptions,
     expiry_changed: Notify,
+    drills: crate::drill::registry::Registry,
 }
 
 #[derive(Debug)]
@@ -119,6 +120,7 @@ impl Switchboard {
                 rules_dir: config.rules_dir,
                 load: config.load,
                 expiry_changed: Notify::new(),
+                drills: Default::default(),
             }),
         };
         tokio::spawn(reload::expire_loop(app.clone()));
@@ -141,6 +143,11 @@ impl Switchboard {
     /// Where events go.
     pub fn events(&self) -> &EventBus {
         &self.inner.events
+    }
+
+    /// Drills this process runs for `POST /v1/drills`.
+    pub fn drills(&self) -> &crate::drill::registry::Registry {
+        &self.inner.drills
     }
 
     /// The seed in use.

@@ -11,7 +11,7 @@ mod router;
 mod server;
 mod sse;
 pub mod toxiproxy;
-mod v1;
+pub(crate) mod v1;
 
 pub use auth::{Auth, AuthError};
 pub use error::ApiError;

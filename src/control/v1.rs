@@ -32,7 +32,14 @@ pub fn get_fault(app: &Switchboard, name: &str) -> Answer {
 }
 
 pub async fn create_fault(app: &Switchboard, request: Request<Incoming>) -> Answer {
-    let mut body = object(read_json(request).await?)?;
+    let (fault, ttl) = new_fault(read_json(request).await?)?;
+    let created = app.create_fault(fault, ttl).await?;
+    Ok(http::json(StatusCode::CREATED, &created))
+}
+
+/// A `POST /v1/faults` body: the fault, and its time to live if one is given.
+pub(crate) fn new_fault(body: Value) -> Result<(Fault, Option<Duration>), ApiError> {
+    let mut body = object(body)?;
     let ttl = body
         .remove("ttl")
         .map(|v| parse_ttl(&v))
@@ -40,13 +47,22 @@ pub async fn create_fault(app: &Switchboard, request: Request<Incoming>) -> Answ
         .flatten();
     let fault: Fault =
         serde_path_to_error::deserialize(Value::Object(body)).map_err(ApiError::from_serde)?;
-    let created = app.create_fault(fault, ttl).await?;
-    Ok(http::json(StatusCode::CREATED, &created))
+    Ok((fault, ttl))
 }
 
 pub async fn update_fault(app: &Switchboard, name: &str, request: Request<Incoming>) -> Answer {
-    let body = object(read_json(request).await?)?;
+    let body = read_json(request).await?;
     let current = app.fault(name)?.fault;
+    let update = fault_update(&current, body)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &app.update_fault(name, update).await?,
+    ))
+}
+
+/// A `PATCH /v1/faults/{name}` body, read against the fault as it is now.
+pub(crate) fn fault_update(current: &Fault, body: Value) -> Result<FaultUpdate, ApiError> {
+    let body = object(body)?;
     let mut update = FaultUpdate::default();
     for (key, value) in body {
         match key.as_str() {
@@ -65,10 +81,7 @@ pub async fn update_fault(app: &Switchboard, name: &str, request: Request<Incomi
             }
         }
     }
-    Ok(http::json(
-        StatusCode::OK,
-        &app.update_fault(name, update).await?,
-    ))
+    Ok(update)
 }
 
 pub async fn delete_fault(app: &Switchboard, name: &str) -> Answer {

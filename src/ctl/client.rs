@@ -74,6 +74,11 @@ impl Client {
         })
     }
 
+    /// The endpoint's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn request(
         &self,
         method: &str,

@@ -1,0 +1,165 @@
+//! Reading a drill file, with every problem placed at `file:line:col`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::scenario::{Action, Check, Scenario};
+use crate::rules::{Problem, RulesError};
+
+/// Reads and checks a drill file.
+pub fn load_file(path: &Path) -> Result<Scenario, RulesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks a drill text; `path` only names it in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, RulesError> {
+    let scenario: Scenario = crate::rules::ron_options()
+        .from_str(text)
+        .map_err(|e| RulesError::Invalid {
+            problems: vec![Problem {
+                file: path.to_path_buf(),
+                line: e.span.start.line,
+                col: e.span.start.col,
+                message: e.code.to_string(),
+            }],
+        })?;
+    let problems: Vec<Problem> = check(&scenario)
+        .into_iter()
+        .map(|(anchor, message)| {
+            let (line, col) = anchor.map_or((1, 1), |a| position_of(text, &a));
+            Problem {
+                file: path.to_path_buf(),
+                line,
+                col,
+                message,
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(RulesError::Invalid { problems })
+    }
+}
+
+/// Problems with a parsed scenario, each with the quoted name it is about (to place it).
+pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
+    let mut problems = Vec::new();
+    let mut at = |name: &str, message: String| problems.push((Some(format!("{name:?}")), message));
+    let mut names = HashSet::new();
+    if scenario.probes.is_empty() {
+        at(
+            &scenario.name,
+            "a drill needs at least one probe: its steady state is what it measures".into(),
+        );
+    }
+    for probe in &scenario.probes {
+        let name = probe.name.as_str();
+        if !names.insert(name) {
+            at(name, format!("probe {name:?} is defined twice"));
+        }
+        if probe.interval.is_zero() {
+            at(name, format!("probe {name:?}: interval must be above 0"));
+        }
+        if !(0.0..=1.0).contains(&probe.steady.min_success) {
+            at(
+                name,
+                format!("probe {name:?}: steady.min_success must be within 0.0..=1.0"),
+            );
+        }
+        if probe.steady.window < probe.interval {
+            at(
+                name,
+                format!(
+                    "probe {name:?}: steady.window ({:?}) is shorter than the interval ({:?}), so it would hold no sample",
+                    probe.steady.window, probe.interval
+                ),
+            );
+        }
+        if let Some(degraded) = &probe.degraded {
+            if !matches!(probe.check, Check::Http { .. }) {
+                at(
+                    name,
+                    format!("probe {name:?}: a degraded mode is described by HTTP statuses; only Http probes take one"),
+                );
+            }
+            if degraded.status.is_empty() {
+                at(
+                    name,
+                    format!("probe {name:?}: degraded.status needs at least one status"),
+                );
+            }
+            if !(0.0..=1.0).contains(&degraded.min_share) {
+                at(
+                    name,
+                    format!("probe {name:?}: degraded.min_share must be within 0.0..=1.0"),
+                );
+            }
+        }
+        if let Check::Http { method, .. } = &probe.check
+            && hyper::Method::from_bytes(method.as_bytes()).is_err()
+        {
+            at(name, format!("probe {name:?}: {method:?} is not an HTTP method"));
+        }
+    }
+    for abort in &scenario.abort {
+        if !names.contains(abort.probe.as_str()) {
+            at(
+                &abort.probe,
+                format!("abort names probe {:?}, which is not defined", abort.probe),
+            );
+        }
+        if !(0.0..=1.0).contains(&abort.below) {
+            at(&abort.probe, "abort.below must be within 0.0..=1.0".into());
+        }
+    }
+    if scenario.steps.is_empty() {
+        at(
+            &scenario.name,
+            "a drill needs at least one step: nothing would be injected".into(),
+        );
+    }
+    let mut added = HashSet::new();
+    for step in &scenario.steps {
+        match &step.action {
+            Action::Add(fault) => {
+                if !added.insert(fault.name.as_str()) {
+                    at(&fault.name, format!("fault {:?} is added twice", fault.name));
+                }
+            }
+            Action::Ramp {
+                fault, over, every, ..
+            } => {
+                if every.is_zero() || over.is_zero() {
+                    at(fault, format!("ramp of {fault:?}: over and every must be above 0"));
+                }
+            }
+            Action::Flap { fault, on, off, .. } => {
+                if on.is_zero() || off.is_zero() {
+                    at(fault, format!("flap of {fault:?}: on and off must be above 0"));
+                }
+            }
+            Action::Enable(_) | Action::Disable(_) | Action::Patch { .. } | Action::Hold(_) => {}
+        }
+    }
+    problems
+}
+
+/// The 1-based line and column of the first occurrence of `needle`, or 1:1.
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let Some(offset) = text.find(needle) else {
+        return (1, 1);
+    };
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    (line, col)
+}

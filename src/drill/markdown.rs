@@ -1,0 +1,89 @@
+//! `report.md`: the human summary of a drill.
+
+use std::fmt::Write;
+
+use super::report::{Outcome, Report};
+
+/// The report as Markdown: outcome, one table row per probe, the timeline.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Drill: {}\n", report.drill);
+    if !report.description.is_empty() {
+        let _ = writeln!(out, "{}\n", report.description);
+    }
+    let outcome = match report.outcome {
+        Outcome::Completed => "completed",
+        Outcome::Refused => "refused (nothing was injected)",
+        Outcome::RolledBack => "rolled back",
+    };
+    let _ = writeln!(out, "- Outcome: **{outcome}**");
+    if let Some(reason) = &report.reason {
+        let _ = writeln!(out, "- Why: {reason}");
+    }
+    if let Some(verdict) = report.verdict {
+        let _ = writeln!(out, "- Verdict: **{}**", verdict.label());
+    }
+    let _ = writeln!(
+        out,
+        "- Started {} against {} (Switchboard {}, seed {})",
+        report.started_at,
+        report.control,
+        report.switchboard_version,
+        report
+            .seed
+            .map_or_else(|| "unknown".to_string(), |s| s.to_string())
+    );
+    let p = &report.phases;
+    let _ = writeln!(
+        out,
+        "- Baseline {}, faults in force {}, observed {} after the lift\n",
+        secs(Some(report.baseline_ms)),
+        secs(Some(p.lifted_ms - p.injected_ms)),
+        secs(Some(p.end_ms - p.lifted_ms))
+    );
+    let _ = writeln!(
+        out,
+        "| probe | verdict | baseline | detected after | degraded mode after | worst window | failed samples | error budget | recovery |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for probe in &report.probes {
+        let m = probe.measures.as_ref();
+        let verdict = probe.verdict.map_or("—", |v| v.label());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} |",
+            probe.name,
+            verdict,
+            probe.baseline_success * 100.0,
+            secs(m.and_then(|m| m.detect_ms)),
+            secs(m.and_then(|m| m.degraded_ms)),
+            m.and_then(|m| m.worst_window_success)
+                .map_or("—".into(), |w| format!("{:.0}%", w * 100.0)),
+            m.map_or("—".into(), |m| format!("{} / {}", m.failed_samples, m.samples)),
+            m.and_then(|m| m.error_budget_burned)
+                .map_or("—".into(), |b| format!("{:.0}×", b)),
+            secs(m.and_then(|m| m.recovery_ms)),
+        );
+    }
+    let reasons: Vec<_> = report
+        .probes
+        .iter()
+        .filter_map(|p| p.reason.as_ref().map(|r| (&p.name, r)))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = writeln!(out);
+        for (name, reason) in reasons {
+            let _ = writeln!(out, "- **{name}** failed: {reason}");
+        }
+    }
+    let _ = writeln!(out, "\n## Timeline\n");
+    for event in &report.events {
+        let _ = writeln!(out, "- {:>8} {}", secs(Some(event.t_ms)), event.what);
+    }
+    out
+}
+
+/// Milliseconds as seconds with two decimals, or a dash.
+pub fn secs(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "—".to_string(), |ms| format!("{:.2} s", ms / 1000.0))
+}

@@ -1,0 +1,313 @@
+//! The measures of a drill, computed from the probe samples and the phase boundaries alone,
+//! and the verdict on each probe's hypothesis.
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::Sample;
+use super::scenario::{Probe, Steady};
+
+/// When the phases began, in milliseconds from the start of the drill.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Injection started (the end of the baseline).
+    pub injected_ms: f64,
+    /// Every fault was lifted (the restore finished).
+    pub lifted_ms: f64,
+    /// Sampling stopped.
+    pub end_ms: f64,
+}
+
+/// What a drill measured of one probe. Times are in milliseconds; `None` when it did not
+/// happen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measures {
+    /// Samples taken in all.
+    pub samples: usize,
+    /// From injection to the first failed sample.
+    pub detect_ms: Option<f64>,
+    /// From injection to the first sample showing the planned degraded mode.
+    pub degraded_ms: Option<f64>,
+    /// Share of samples showing the degraded mode from its first appearance until the lift.
+    pub degraded_share: Option<f64>,
+    /// Failed samples from injection on.
+    pub failed_samples: usize,
+    /// Failed samples over those the steady state allows (1 − min_success of the samples
+    /// from injection on); above 1.0 the budget is overdrawn. `None` when none are allowed.
+    pub error_budget_burned: Option<f64>,
+    /// The lowest windowed success while the faults were in force.
+    pub worst_window_success: Option<f64>,
+    /// From the lift to the first moment from which the steady state held for whole windows
+    /// until the end of the drill.
+    pub recovery_ms: Option<f64>,
+}
+
+/// The verdict on one probe's hypothesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Stayed healthy through the faults and was healthy after them.
+    Passed,
+    /// Showed the planned reduced mode and recovered.
+    DegradedAsPlanned,
+    /// Anything else; the reason says what.
+    Failed,
+}
+
+impl Verdict {
+    /// As the report prints it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::DegradedAsPlanned => "degraded as planned",
+            Verdict::Failed => "FAILED",
+        }
+    }
+}
+
+/// Whether a set of samples meets the steady-state condition.
+pub fn holds(samples: &[Sample], steady: &Steady) -> bool {
+    if samples.is_empty() {
+        return false;
+    }
+    success(samples) >= steady.min_success
+        && steady
+            .max_p99
+            .is_none_or(|max| p99_ms(samples) <= max.as_secs_f64() * 1000.0)
+}
+
+/// The share of successful samples (1.0 for none).
+pub fn success(samples: &[Sample]) -> f64 {
+    if samples.is_empty() {
+        return 1.0;
+    }
+    samples.iter().filter(|s| s.ok).count() as f64 / samples.len() as f64
+}
+
+/// The 99th percentile of the samples' latency, nearest-rank.
+pub fn p99_ms(samples: &[Sample]) -> f64 {
+    let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
+    if latencies.is_empty() {
+        return 0.0;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let rank = ((latencies.len() as f64) * 0.99).ceil() as usize;
+    latencies[rank.clamp(1, latencies.len()) - 1]
+}
+
+/// The samples taken in `[from, to)`; `samples` are in time order.
+pub fn between(samples: &[Sample], from: f64, to: f64) -> &[Sample] {
+    let start = samples.partition_point(|s| s.t_ms < from);
+    let end = samples.partition_point(|s| s.t_ms < to);
+    &samples[start..end.max(start)]
+}
+
+/// Measures one probe. `samples` are in time order.
+pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
+    let window = probe.steady.window.as_secs_f64() * 1000.0;
+    let after = between(samples, phases.injected_ms, f64::INFINITY);
+    let faulted = between(samples, phases.injected_ms, phases.lifted_ms);
+    let detect_ms = after
+        .iter()
+        .find(|s| !s.ok)
+        .map(|s| s.t_ms - phases.injected_ms);
+    let entered = faulted.iter().position(|s| s.degraded);
+    let degraded_share = entered.map(|i| {
+        let from_entry = &faulted[i..];
+        from_entry.iter().filter(|s| s.degraded).count() as f64 / from_entry.len() as f64
+    });
+    let failed_samples = after.iter().filter(|s| !s.ok).count();
+    let allowed = after.len() as f64 * (1.0 - probe.steady.min_success);
+    let worst_window_success = faulted
+        .iter()
+        .map(|s| success(between(faulted, s.t_ms, s.t_ms + window)))
+        .min_by(f64::total_cmp);
+    Measures {
+        samples: samples.len(),
+        detect_ms,
+        degraded_ms: entered.map(|i| faulted[i].t_ms - phases.injected_ms),
+        degraded_share,
+        failed_samples,
+        error_budget_burned: (allowed > 0.0).then(|| failed_samples as f64 / allowed),
+        worst_window_success,
+        recovery_ms: recovered_at(samples, &probe.steady, phases).map(|t| t - phases.lifted_ms),
+    }
+}
+
+/// The first successful sample after the lift from which every whole window up to the end
+/// holds the steady state, if at least one whole window follows it.
+fn recovered_at(samples: &[Sample], steady: &Steady, phases: &Phases) -> Option<f64> {
+    let window = steady.window.as_secs_f64() * 1000.0;
+    let after = between(samples, phases.lifted_ms, phases.end_ms + 1.0);
+    // Walk back from the end: `good_from` is the earliest start from which every whole
+    // window so far held.
+    let mut good_from = None;
+    for (i, sample) in after.iter().enumerate().rev() {
+        let whole = sample.t_ms + window <= phases.end_ms;
+        if !whole {
+            continue;
+        }
+        let rest = &after[i..];
+        let end = rest.partition_point(|s| s.t_ms < sample.t_ms + window);
+        if !holds(&rest[..end], steady) {
+            break;
+        }
+        if sample.ok {
+            good_from = Some(sample.t_ms);
+        }
+    }
+    good_from
+}
+
+/// The verdict on a probe, and why when it failed.
+pub fn judge(probe: &Probe, measures: &Measures) -> (Verdict, Option<String>) {
+    let Some(recovery) = measures.recovery_ms else {
+        return (
+            Verdict::Failed,
+            Some("did not recover: the steady state never held for a whole window after the faults were lifted".into()),
+        );
+    };
+    if let Some(limit) = probe.recover_within
+        && recovery > limit.as_secs_f64() * 1000.0
+    {
+        return (
+            Verdict::Failed,
+            Some(format!(
+                "recovered in {:.0} ms, more than the {} allowed",
+                recovery,
+                humantime::format_duration(limit)
+            )),
+        );
+    }
+    match &probe.degraded {
+        Some(plan) => match measures.degraded_share {
+            None => (
+                Verdict::Failed,
+                Some("never showed the planned degraded mode".into()),
+            ),
+            Some(share) if share < plan.min_share => (
+                Verdict::Failed,
+                Some(format!(
+                    "showed the planned degraded mode in {:.0}% of samples once entered; the plan asks {:.0}%",
+                    share * 100.0,
+                    plan.min_share * 100.0
+                )),
+            ),
+            Some(_) => (Verdict::DegradedAsPlanned, None),
+        },
+        None => match measures.worst_window_success {
+            Some(worst) if worst < probe.steady.min_success => (
+                Verdict::Failed,
+                Some(format!(
+                    "the steady state broke while faults were in force: {:.0}% success over a window, {:.0}% required",
+                    worst * 100.0,
+                    probe.steady.min_success * 100.0
+                )),
+            ),
+            _ => (Verdict::Passed, None),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::drill::scenario::{Check, Degraded};
+
+    fn probe(degraded: bool) -> Probe {
+        Probe {
+            name: "p".into(),
+            check: Check::Tcp { addr: "x:1".into() },
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(1),
+            steady: Steady {
+                min_success: 1.0,
+                window: Duration::from_millis(1000),
+                max_p99: None,
+            },
+            degraded: degraded.then(|| Degraded {
+                status: vec![503],
+                body_contains: None,
+                min_share: 0.9,
+            }),
+            recover_within: None,
+        }
+    }
+
+    /// A sample every 100 ms from 0 to `end`, failing (and degraded) inside `bad`.
+    fn samples(end: u32, bad: std::ops::Range<u32>) -> Vec<Sample> {
+        (0..end / 100)
+            .map(|i| {
+                let t = i * 100;
+                let failing = bad.contains(&t);
+                Sample {
+                    t_ms: t as f64,
+                    ok: !failing,
+                    latency_ms: 1.0,
+                    status: None,
+                    degraded: failing,
+                    error: None,
+                }
+            })
+            .collect()
+    }
+
+    const PHASES: Phases = Phases {
+        injected_ms: 2000.0,
+        lifted_ms: 5000.0,
+        end_ms: 10_000.0,
+    };
+
+    #[test]
+    fn recovery_is_timed_from_the_lift_to_the_first_good_sample_that_stays_good() {
+        // Failing from 2.3 s until 7.2 s: 2.2 s after the lift.
+        let s = samples(10_000, 2300..7200);
+        let m = measure(&probe(true), &s, &PHASES);
+        assert_eq!(m.detect_ms, Some(300.0));
+        assert_eq!(m.degraded_ms, Some(300.0));
+        assert_eq!(m.degraded_share, Some(1.0));
+        assert_eq!(m.recovery_ms, Some(2200.0));
+        assert_eq!(m.failed_samples, 49);
+        assert_eq!(m.error_budget_burned, None);
+        assert_eq!(judge(&probe(true), &m).0, Verdict::DegradedAsPlanned);
+    }
+
+    #[test]
+    fn a_probe_that_never_degrades_passes_only_without_a_degraded_plan() {
+        let s = samples(10_000, 0..0);
+        let m = measure(&probe(false), &s, &PHASES);
+        assert_eq!(m.detect_ms, None);
+        assert_eq!(m.recovery_ms, Some(0.0));
+        assert_eq!(judge(&probe(false), &m).0, Verdict::Passed);
+        let (verdict, why) = judge(&probe(true), &m);
+        assert_eq!(verdict, Verdict::Failed);
+        assert!(why.is_some_and(|w| w.contains("never showed")));
+    }
+
+    #[test]
+    fn a_probe_still_failing_at_the_end_did_not_recover() {
+        let s = samples(10_000, 2300..10_000);
+        let m = measure(&probe(true), &s, &PHASES);
+        assert_eq!(m.recovery_ms, None);
+        assert_eq!(judge(&probe(true), &m).0, Verdict::Failed);
+    }
+
+    #[test]
+    fn a_blip_after_recovery_moves_the_recovery_past_it() {
+        let mut s = samples(10_000, 2300..5500);
+        s[70].ok = false; // 7.0 s
+        let m = measure(&probe(false), &s, &PHASES);
+        assert_eq!(m.recovery_ms, Some(2100.0));
+        assert!(m.worst_window_success.is_some_and(|w| w < 0.1));
+        assert_eq!(judge(&probe(false), &m).0, Verdict::Failed);
+    }
+
+    #[test]
+    fn p99_and_success_over_a_window() {
+        let mut s = samples(1000, 0..300);
+        s[9].latency_ms = 50.0;
+        assert!((success(&s) - 0.7).abs() < 1e-9);
+        assert_eq!(p99_ms(&s), 50.0);
+    }
+}

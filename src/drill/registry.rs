@@ -1,0 +1,210 @@
+//! Drills the server runs on behalf of a controller (`POST /v1/drills`). Each holds a lease
+//! that its controller renews; if the controller disappears the lease runs out and the drill
+//! is rolled back, so a killed CLI never leaves faults behind.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::control::Control;
+use super::report::Report;
+use super::runner::{self, Phase, Progress};
+use super::scenario::Scenario;
+use crate::Switchboard;
+
+/// Finished drills kept for their reports.
+const KEEP_FINISHED: usize = 16;
+/// How often the lease is looked at.
+const LEASE_CHECK: Duration = Duration::from_millis(100);
+
+/// The drills of one Switchboard.
+#[derive(Debug, Default)]
+pub struct Registry {
+    drills: Mutex<Vec<Arc<Entry>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    drill: String,
+    lease: Duration,
+    renewed: Mutex<Instant>,
+    stop: watch::Sender<Option<String>>,
+    progress: watch::Receiver<Progress>,
+    result: Mutex<Option<Result<Report, String>>>,
+}
+
+/// A drill as `GET /v1/drills/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillStatus {
+    /// Its id.
+    pub id: String,
+    /// The drill's name.
+    pub drill: String,
+    /// `running` or `finished`.
+    pub state: &'static str,
+    /// The lease, in milliseconds.
+    pub lease_ms: u64,
+    /// Where it is.
+    pub progress: Progress,
+    /// The report, once finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    /// Why it could not run, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a drill request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No drill has that id.
+    #[error("no drill with id {0:?}")]
+    Unknown(String),
+    /// Only one drill runs at a time: two would fight over the same faults.
+    #[error("drill {drill:?} ({id}) is running; stop it or wait for it to finish")]
+    Busy {
+        /// The running drill's id.
+        id: String,
+        /// Its name.
+        drill: String,
+    },
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Entry {
+    fn finished(&self) -> bool {
+        lock(&self.result).is_some()
+    }
+
+    fn status(&self) -> DrillStatus {
+        let result = lock(&self.result).clone();
+        DrillStatus {
+            id: self.id.clone(),
+            drill: self.drill.clone(),
+            state: if result.is_some() {
+                "finished"
+            } else {
+                "running"
+            },
+            lease_ms: self.lease.as_millis() as u64,
+            progress: self.progress.borrow().clone(),
+            error: result.as_ref().and_then(|r| r.as_ref().err().cloned()),
+            report: result.and_then(Result::ok),
+        }
+    }
+}
+
+impl Registry {
+    /// Starts `scenario` against `app`, held by a lease of `lease`.
+    pub fn start(
+        &self,
+        app: &Switchboard,
+        scenario: Scenario,
+        lease: Duration,
+    ) -> Result<DrillStatus, RegistryError> {
+        let mut drills = lock(&self.drills);
+        if let Some(running) = drills.iter().find(|e| !e.finished()) {
+            return Err(RegistryError::Busy {
+                id: running.id.clone(),
+                drill: running.drill.clone(),
+            });
+        }
+        let number = self
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let (stop, stop_rx) = watch::channel(None);
+        let (progress_tx, progress) = watch::channel(Progress {
+            phase: Phase::Baseline,
+            elapsed_ms: 0,
+            total_ms: 0,
+            faults_on: Vec::new(),
+            probes: Vec::new(),
+        });
+        let entry = Arc::new(Entry {
+            id: format!("d{number}"),
+            drill: scenario.name.clone(),
+            lease,
+            renewed: Mutex::new(Instant::now()),
+            stop,
+            progress,
+            result: Mutex::new(None),
+        });
+        drills.push(entry.clone());
+        let finished = drills.iter().filter(|e| e.finished()).count();
+        if finished > KEEP_FINISHED {
+            let mut extra = finished - KEEP_FINISHED;
+            drills.retain(|e| {
+                let drop_it = extra > 0 && e.finished();
+                extra -= usize::from(drop_it);
+                !drop_it
+            });
+        }
+        let control = Control::Local(app.clone());
+        let watched = entry.clone();
+        tokio::spawn(async move {
+            let watchdog = tokio::spawn(watch_lease(watched.clone()));
+            let result = runner::run(&scenario, &control, stop_rx, Some(progress_tx))
+                .await
+                .map_err(|e| e.to_string());
+            watchdog.abort();
+            *lock(&watched.result) = Some(result);
+        });
+        Ok(entry.status())
+    }
+
+    /// Renews a drill's lease.
+    pub fn renew(&self, id: &str) -> Result<DrillStatus, RegistryError> {
+        let entry = self.find(id)?;
+        *lock(&entry.renewed) = Instant::now();
+        Ok(entry.status())
+    }
+
+    /// Rolls a running drill back at once.
+    pub fn stop(&self, id: &str, reason: &str) -> Result<DrillStatus, RegistryError> {
+        let entry = self.find(id)?;
+        entry.stop.send_replace(Some(reason.to_string()));
+        Ok(entry.status())
+    }
+
+    /// One drill.
+    pub fn status(&self, id: &str) -> Result<DrillStatus, RegistryError> {
+        Ok(self.find(id)?.status())
+    }
+
+    /// Every drill kept, oldest first.
+    pub fn list(&self) -> Vec<DrillStatus> {
+        lock(&self.drills).iter().map(|e| e.status()).collect()
+    }
+
+    fn find(&self, id: &str) -> Result<Arc<Entry>, RegistryError> {
+        lock(&self.drills)
+            .iter()
+            .find(|e| e.id == id)
+            .cloned()
+            .ok_or_else(|| RegistryError::Unknown(id.to_string()))
+    }
+}
+
+async fn watch_lease(entry: Arc<Entry>) {
+    let mut tick = tokio::time::interval(LEASE_CHECK);
+    loop {
+        tick.tick().await;
+        let since = lock(&entry.renewed).elapsed();
+        if since > entry.lease {
+            entry.stop.send_replace(Some(format!(
+                "the lease expired: its controller did not renew it for {}",
+                humantime::format_duration(Duration::from_millis(since.as_millis() as u64))
+            )));
+            return;
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! Runs a drill: baseline, timeline, restore, observation; then measures and judges.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::control::Control;
+use super::measure::{self, Phases, Verdict};
+use super::probe::{Sample, Sampler};
+use super::report::{FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TimelineEvent};
+use super::scenario::Scenario;
+use super::timeline::{self, Change, Plan};
+use super::DrillError;
+use crate::telemetry::timestamp;
+
+/// How often abort conditions, recovery and the progress display are looked at.
+const TICK: Duration = Duration::from_millis(100);
+/// A drill's faults outlive its planned end by at most this, should its controller vanish.
+const TTL_GRACE: Duration = Duration::from_secs(10);
+
+/// Which part of the drill is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Checking the steady state before anything is injected.
+    Baseline,
+    /// The timeline is running.
+    Injecting,
+    /// Putting every fault back as it was.
+    Restoring,
+    /// Waiting for every probe to recover.
+    Observing,
+    /// Over.
+    Done,
+}
+
+/// What the drill is doing now, for a progress display.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Milliseconds since the start.
+    pub elapsed_ms: u64,
+    /// The planned length: baseline, timeline and the longest observation.
+    pub total_ms: u64,
+    /// Faults the drill has switched on now.
+    pub faults_on: Vec<String>,
+    /// Each probe's success over its last window.
+    pub probes: Vec<(String, f64)>,
+}
+
+/// Runs `scenario` to its end, or until `stop` carries a reason (Ctrl-C, a lost lease, an
+/// API call), in which case everything is rolled back at once.
+pub async fn run(
+    scenario: &Scenario,
+    control: &Control,
+    mut stop: watch::Receiver<Option<String>>,
+    progress: Option<watch::Sender<Progress>>,
+) -> Result<Report, DrillError> {
+    let samplers = scenario
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Sampler::new(i, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = timeline::plan(&scenario.steps);
+    let mut drill = Drill::new(scenario, control, &plan, progress);
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    for sampler in samplers {
+        tasks.spawn(sampler.run(drill.origin, sender.clone()));
+    }
+    drop(sender);
+    drill.seed = control.seed().await;
+
+    let ended = drill.body(&plan, &mut receiver, &mut stop).await;
+    tasks.abort_all();
+    Ok(drill.finish(ended))
+}
+
+/// How the phases went.
+struct Ended {
+    outcome: Outcome,
+    reason: Option<String>,
+    injected: bool,
+}
+
+struct Drill<'a> {
+    scenario: &'a Scenario,
+    control: &'a Control,
+    origin: Instant,
+    started_at: SystemTime,
+    seed: Option<u64>,
+    samples: Vec<Vec<Sample>>,
+    events: Vec<TimelineEvent>,
+    /// Faults the drill added, to remove on restore.
+    created: BTreeSet<String>,
+    /// Faults that existed, with their definition before the drill touched them.
+    originals: BTreeMap<String, Value>,
+    /// Faults switched on now, since when.
+    on_since: BTreeMap<String, f64>,
+    windows: Vec<FaultWindow>,
+    phases: Phases,
+    deadline: Instant,
+    total: Duration,
+    progress: Option<watch::Sender<Progress>>,
+    phase: Phase,
+    /// The stop channel's sender is gone.
+    unstoppable: bool,
+}
+
+impl<'a> Drill<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        control: &'a Control,
+        plan: &Plan,
+        progress: Option<watch::Sender<Progress>>,
+    ) -> Self {
+        let origin = Instant::now();
+        let total = scenario.baseline + plan.length + scenario.observe;
+        Drill {
+            scenario,
+            control,
+            origin,
+            started_at: SystemTime::now(),
+            seed: None,
+            samples: vec![Vec::new(); scenario.probes.len()],
+            events: Vec::new(),
+            created: BTreeSet::new(),
+            originals: BTreeMap::new(),
+            on_since: BTreeMap::new(),
+            windows: Vec::new(),
+            phases: Phases {
+                injected_ms: 0.0,
+                lifted_ms: 0.0,
+                end_ms: 0.0,
+            },
+            deadline: origin + total + TTL_GRACE,
+            total,
+            progress,
+            phase: Phase::Baseline,
+            unstoppable: false,
+        }
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn note(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::info!(drill = %self.scenario.name, "{what}");
+        self.events.push(TimelineEvent {
+            t_ms: self.now_ms(),
+            what,
+        });
+    }
+
+    fn record(&mut self, (probe, sample): (usize, Sample)) {
+        let list = &mut self.samples[probe];
+        let at = list.partition_point(|s| s.t_ms <= sample.t_ms);
+        list.insert(at, sample);
+    }
+
+    /// Takes samples and watches for a stop until `until`; returns the stop's reason.
+    async fn wait(
+        &mut self,
+        until: Instant,
+        samples: &mut mpsc::UnboundedReceiver<(usize, Sample)>,
+        stop: &mut watch::Receiver<Option<String>>,
+        mut check: impl FnMut(&mut Self) -> Option<String>,
+    ) -> Option<String> {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            if let Some(reason) = stop.borrow().clone() {
+                return Some(reason);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return None,
+                Some(sample) = samples.recv() => self.record(sample),
+                _ = tick.tick() => {
+                    self.publish();
+                    if let Some(reason) = check(self) {
+                        return Some(reason);
+                    }
+                }
+                changed = stop.changed(), if !self.unstoppable => if changed.is_err() {
+                    // Nobody can stop it any more; carry on to the end.
+                    self.unstoppable = true;
+                },
+            }
+        }
+    }
+
+    async fn body(
+        &mut self,
+        plan: &Plan,
+        samples: &mut mpsc::UnboundedReceiver<(usize, Sample)>,
+        stop: &mut watch::Receiver<Option<String>>,
+    ) -> Ended {
+        self.note(format!(
+            "baseline: checking the steady state for {}",
+            humantime::format_duration(self.scenario.baseline)
+        ));
+        let baseline_end = self.origin + self.scenario.baseline;
+        if let Some(reason) = self.wait(baseline_end, samples, stop, |_| None).await {
+            self.note(format!("stopped during the baseline: {reason}"));
+            return self.refused(reason);
+        }
+        if let Some(reason) = self.baseline_problem() {
+            self.note(format!("refused: {reason}"));
+            return self.refused(reason);
+        }
+
+        self.phase = Phase::Injecting;
+        let injected = Instant::now();
+        self.phases.injected_ms = self.now_ms();
+        self.note("injection started");
+        let mut stopped = None;
+        for planned in &plan.changes {
+            if let Some(reason) = self
+                .wait(injected + planned.at, samples, stop, Self::abort_reason)
+                .await
+            {
+                stopped = Some(reason);
+                break;
+            }
+            if let Err(e) = self.apply(&planned.change).await {
+                stopped = Some(format!("a step failed: {e}"));
+                break;
+            }
+        }
+        if stopped.is_none() {
+            stopped = self
+                .wait(injected + plan.length, samples, stop, Self::abort_reason)
+                .await;
+        }
+
+        self.phase = Phase::Restoring;
+        match &stopped {
+            Some(reason) => self.note(format!("rolling back: {reason}")),
+            None => self.note("timeline finished; restoring"),
+        }
+        self.restore().await;
+        self.phases.lifted_ms = self.now_ms();
+        self.note("every fault lifted");
+
+        // An interruption means "stop now"; an abort condition or a failed step still
+        // leaves the recovery worth measuring.
+        let interrupted = stopped.is_some() && stop.borrow().is_some();
+        if !interrupted {
+            self.phase = Phase::Observing;
+            let until = Instant::now() + self.scenario.observe;
+            let stop_reason = self
+                .wait(until, samples, stop, |d| {
+                    d.all_recovered().then(String::new)
+                })
+                .await;
+            match stop_reason {
+                Some(r) if r.is_empty() => self.note("every probe recovered"),
+                Some(r) => self.note(format!("observation stopped: {r}")),
+                None => self.note("observation deadline reached"),
+            }
+        }
+        self.phases.end_ms = self.now_ms();
+        Ended {
+            outcome: if stopped.is_some() {
+                Outcome::RolledBack
+            } else {
+                Outcome::Completed
+            },
+            reason: stopped,
+            injected: true,
+        }
+    }
+
+    fn refused(&mut self, reason: String) -> Ended {
+        let now = self.now_ms();
+        self.phases = Phases {
+            injected_ms: now,
+            lifted_ms: now,
+            end_ms: now,
+        };
+        Ended {
+            outcome: Outcome::Refused,
+            reason: Some(reason),
+            injected: false,
+        }
+    }
+
+    fn baseline_problem(&self) -> Option<String> {
+        let end = self.scenario.baseline.as_secs_f64() * 1000.0;
+        self.scenario
+            .probes
+            .iter()
+            .zip(&self.samples)
+            .find_map(|(probe, samples)| {
+                let baseline = measure::between(samples, 0.0, end);
+                (!measure::holds(baseline, &probe.steady)).then(|| {
+                    format!(
+                        "the steady state did not hold before injection: probe {:?} had {:.1}% success (p99 {:.1} ms) over {} samples",
+                        probe.name,
+                        measure::success(baseline) * 100.0,
+                        measure::p99_ms(baseline),
+                        baseline.len()
+                    )
+                })
+            })
+    }
+
+    fn abort_reason(&mut self) -> Option<String> {
+        let now = self.now_ms();
+        for abort in &self.scenario.abort {
+            let Some(index) = self.scenario.probes.iter().position(|p| p.name == abort.probe)
+            else {
+                continue;
+            };
+            let span = abort.sustained.as_secs_f64() * 1000.0;
+            if now - self.phases.injected_ms < span {
+                continue;
+            }
+            let recent = measure::between(&self.samples[index], now - span, now);
+            let share = measure::success(recent);
+            if !recent.is_empty() && share < abort.below {
+                return Some(format!(
+                    "abort condition: probe {:?} at {:.0}% success over the last {}, under {:.0}%",
+                    abort.probe,
+                    share * 100.0,
+                    humantime::format_duration(abort.sustained),
+                    abort.below * 100.0
+                ));
+            }
+        }
+        None
+    }
+
+    fn all_recovered(&self) -> bool {
+        let phases = Phases {
+            end_ms: self.now_ms(),
+            ..self.phases
+        };
+        self.scenario
+            .probes
+            .iter()
+            .zip(&self.samples)
+            .all(|(probe, samples)| measure::measure(probe, samples, &phases).recovery_ms.is_some())
+    }
+
+    /// How long a fault the drill switches on may live: never past the drill's deadline.
+    fn ttl(&self) -> Value {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        json!(left.as_secs_f64().max(1.0).ceil())
+    }
+
+    async fn apply(&mut self, change: &Change) -> Result<(), DrillError> {
+        let name = change.fault().to_string();
+        if !self.created.contains(&name) && !self.originals.contains_key(&name) {
+            match self.control.fault(&name).await? {
+                Some(existing) => {
+                    self.originals.insert(name.clone(), existing);
+                }
+                None if matches!(change, Change::Create(_)) => {}
+                None => {
+                    return Err(DrillError::Control {
+                        action: change.describe(),
+                        message: format!("no fault named {name:?}"),
+                    });
+                }
+            }
+        }
+        match change {
+            Change::Create(fault) => {
+                let mut body = serde_json::to_value(fault).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut body {
+                    map.insert("ttl".into(), self.ttl());
+                }
+                self.control.create(body).await?;
+                self.created.insert(name.clone());
+            }
+            Change::Patch { fault, body } => {
+                let mut body = body.clone();
+                if change.enables() {
+                    body.insert("ttl".into(), self.ttl());
+                }
+                self.control.patch(fault, Value::Object(body)).await?;
+            }
+            Change::SetParam {
+                fault,
+                param,
+                value,
+            } => {
+                let current = self.control.fault(fault).await?.unwrap_or(Value::Null);
+                let kind = with_param(current.get("kind"), param, *value).ok_or_else(|| {
+                    DrillError::Control {
+                        action: change.describe(),
+                        message: format!("fault {fault:?} has no numeric parameter {param:?}"),
+                    }
+                })?;
+                let mut body = Map::new();
+                body.insert("kind".into(), kind);
+                self.control.patch(fault, Value::Object(body)).await?;
+            }
+        }
+        self.track(change);
+        self.note(change.describe());
+        Ok(())
+    }
+
+    fn track(&mut self, change: &Change) {
+        let name = change.fault().to_string();
+        let now = self.now_ms();
+        let switched = match change {
+            Change::Create(f) => Some(f.enabled),
+            Change::Patch { body, .. } => body.get("enabled").and_then(Value::as_bool),
+            Change::SetParam { .. } => None,
+        };
+        match switched {
+            Some(true) => {
+                self.on_since.entry(name).or_insert(now);
+            }
+            Some(false) => self.close_window(&name, now),
+            None => {}
+        }
+    }
+
+    fn close_window(&mut self, name: &str, now: f64) {
+        if let Some(from) = self.on_since.remove(name) {
+            self.windows.push(FaultWindow {
+                fault: name.to_string(),
+                from_ms: from,
+                to_ms: now,
+            });
+        }
+    }
+
+    /// Puts every fault the drill touched back as it was. Keeps going past errors: a
+    /// half-done restore is worse than a noisy one.
+    async fn restore(&mut self) {
+        for name in std::mem::take(&mut self.created) {
+            if let Err(e) = self.control.delete(&name).await {
+                self.note(format!("restore: {e}"));
+            }
+        }
+        for (name, original) in std::mem::take(&mut self.originals) {
+            let mut body = Map::new();
+            for field in ["enabled", "probability", "direction", "kind"] {
+                if let Some(v) = original.get(field) {
+                    body.insert(field.into(), v.clone());
+                }
+            }
+            body.insert("ttl".into(), Value::Null);
+            if let Err(e) = self.control.patch(&name, Value::Object(body)).await {
+                self.note(format!("restore: {e}"));
+            }
+        }
+        let now = self.now_ms();
+        let open: Vec<String> = self.on_since.keys().cloned().collect();
+        for name in open {
+            self.close_window(&name, now);
+        }
+    }
+
+    fn publish(&self) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let now = self.now_ms();
+        let probes = self
+            .scenario
+            .probes
+            .iter()
+            .zip(&self.samples)
+            .map(|(p, s)| {
+                let window = p.steady.window.as_secs_f64() * 1000.0;
+                (
+                    p.name.clone(),
+                    measure::success(measure::between(s, now - window, now)),
+                )
+            })
+            .collect();
+        progress.send_replace(Progress {
+            phase: self.phase,
+            elapsed_ms: now as u64,
+            total_ms: self.total.as_millis() as u64,
+            faults_on: self.on_since.keys().cloned().collect(),
+            probes,
+        });
+    }
+
+    fn finish(mut self, ended: Ended) -> Report {
+        self.phase = Phase::Done;
+        self.publish();
+        let end = self.phases.end_ms;
+        let baseline_ms = self.scenario.baseline.as_secs_f64() * 1000.0;
+        let probes: Vec<ProbeReport> = self
+            .scenario
+            .probes
+            .iter()
+            .zip(std::mem::take(&mut self.samples))
+            .map(|(probe, mut samples)| {
+                samples.retain(|s| s.t_ms <= end);
+                let baseline_success =
+                    measure::success(measure::between(&samples, 0.0, baseline_ms));
+                let (measures, verdict, reason) = if ended.injected {
+                    let m = measure::measure(probe, &samples, &self.phases);
+                    let (verdict, reason) = measure::judge(probe, &m);
+                    (Some(m), Some(verdict), reason)
+                } else {
+                    (None, None, None)
+                };
+                ProbeReport {
+                    name: probe.name.clone(),
+                    probe: probe.clone(),
+                    baseline_success,
+                    measures,
+                    verdict,
+                    reason,
+                    samples,
+                }
+            })
+            .collect();
+        let verdict = ended.injected.then(|| {
+            let verdicts: Vec<Verdict> = probes.iter().filter_map(|p| p.verdict).collect();
+            if verdicts.contains(&Verdict::Failed) {
+                Verdict::Failed
+            } else if verdicts.contains(&Verdict::DegradedAsPlanned) {
+                Verdict::DegradedAsPlanned
+            } else {
+                Verdict::Passed
+            }
+        });
+        Report {
+            schema: SCHEMA.into(),
+            drill: self.scenario.name.clone(),
+            description: self.scenario.description.clone(),
+            switchboard_version: env!("CARGO_PKG_VERSION").into(),
+            control: self.control.describe(),
+            seed: self.seed,
+            started_at: timestamp(self.started_at),
+            outcome: ended.outcome,
+            reason: ended.reason,
+            verdict,
+            baseline_ms,
+            phases: self.phases,
+            events: self.events,
+            fault_windows: self.windows,
+            probes,
+        }
+    }
+}
+
+/// The kind JSON (`{"Latency": {"ms": 10, …}}`) with one numeric parameter set.
+fn with_param(kind: Option<&Value>, param: &str, value: f64) -> Option<Value> {
+    let mut kind = kind?.clone();
+    let params = kind.as_object_mut()?.values_mut().next()?.as_object_mut()?;
+    let slot = params.get_mut(param)?;
+    if !slot.is_number() {
+        return None;
+    }
+    *slot = timeline::number(value);
+    Some(kind)
+}

@@ -1,0 +1,258 @@
+//! The drill file format: what to probe, what to inject and when, and when to give up.
+//! Field names here are the public file format (RON under `rules/drills/`, or the same
+//! shape as JSON in `POST /v1/drills`). Durations are written as `"10s"`, `"250ms"`, `"1m"`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Fault;
+
+/// One game-day drill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Shown in the progress display and the report.
+    pub name: String,
+    /// What the drill rehearses, for the report.
+    #[serde(default)]
+    pub description: String,
+    /// How long the steady state must be seen before anything is injected.
+    #[serde(with = "humantime_serde", default = "default_baseline")]
+    pub baseline: Duration,
+    /// How long after the faults are lifted to wait for every probe to recover.
+    #[serde(with = "humantime_serde", default = "default_observe")]
+    pub observe: Duration,
+    /// The steady-state hypothesis, one probe per thing the users of the system see.
+    pub probes: Vec<Probe>,
+    /// Conditions that roll everything back at once.
+    #[serde(default)]
+    pub abort: Vec<Abort>,
+    /// What to do to the faults, at offsets from the moment injection starts.
+    pub steps: Vec<Step>,
+}
+
+fn default_baseline() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_observe() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// One thing sampled over and over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Unique within the drill.
+    pub name: String,
+    /// What one sample does.
+    pub check: Check,
+    /// Time between samples.
+    #[serde(with = "humantime_serde", default = "default_interval")]
+    pub interval: Duration,
+    /// A sample that takes longer fails.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub timeout: Duration,
+    /// What "healthy" means for this probe.
+    #[serde(default)]
+    pub steady: Steady,
+    /// The reduced mode the plan expects while the faults are in force; absent when the
+    /// probe should stay healthy through the drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<Degraded>,
+    /// The probe fails the drill if it takes longer than this to recover.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recover_within: Option<Duration>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_millis(250)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// What one sample of a probe does. Addresses may name environment variables as `${NAME}`
+/// or `${NAME:-default}`, for ports that Docker picks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Check {
+    /// An HTTP request; it succeeds when the status is expected and the body holds the text.
+    Http {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// The method.
+        #[serde(default = "default_method")]
+        method: String,
+        /// Statuses that count as success; any 2xx when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect_status: Vec<u16>,
+        /// Text the body must contain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body_contains: Option<String>,
+    },
+    /// A TCP connect; it succeeds when the connection is accepted.
+    Tcp {
+        /// `host:port`.
+        addr: String,
+    },
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// The steady-state condition: over every window, this share of samples succeeds and the
+/// 99th percentile of their latency stays under the bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Steady {
+    /// Share of samples that must succeed, 0.0..=1.0.
+    #[serde(default = "default_min_success")]
+    pub min_success: f64,
+    /// The window the share is taken over.
+    #[serde(with = "humantime_serde", default = "default_window")]
+    pub window: Duration,
+    /// Upper bound of the window's 99th percentile latency.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_p99: Option<Duration>,
+}
+
+impl Default for Steady {
+    fn default() -> Self {
+        Steady {
+            min_success: default_min_success(),
+            window: default_window(),
+            max_p99: None,
+        }
+    }
+}
+
+fn default_min_success() -> f64 {
+    0.99
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// The reduced mode a probe is expected to show while the faults are in force: HTTP answers
+/// with one of these statuses (and this text), e.g. 503 "temporarily unavailable".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Degraded {
+    /// Statuses of the reduced mode.
+    pub status: Vec<u16>,
+    /// Text the reduced mode's body holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// Share of samples, from the moment the mode is entered until the faults are lifted,
+    /// that must show it.
+    #[serde(default = "default_min_share")]
+    pub min_share: f64,
+}
+
+fn default_min_share() -> f64 {
+    0.95
+}
+
+/// Roll back when a probe's success over the last `for` stays below `below`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Abort {
+    /// The probe watched.
+    pub probe: String,
+    /// The share of successful samples under which the drill stops.
+    pub below: f64,
+    /// How long the share must stay under it.
+    #[serde(rename = "for", with = "humantime_serde")]
+    pub sustained: Duration,
+}
+
+/// One step of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Offset from the start of injection.
+    #[serde(with = "humantime_serde", default)]
+    pub at: Duration,
+    /// What it does.
+    pub action: Action,
+}
+
+/// What a step does to the faults. Every change is undone by the final restore, which always
+/// runs: faults the drill added are removed, the others get back their earlier definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Action {
+    /// Switch a fault on.
+    Enable(String),
+    /// Switch a fault off.
+    Disable(String),
+    /// Add a fault, written as in a rules file.
+    Add(Fault),
+    /// Change a fault: the same fields `PATCH /v1/faults/{name}` takes, e.g.
+    /// `Patch(fault: "slow", kind: Some(Latency(ms: 300)))`.
+    Patch {
+        /// The fault.
+        fault: String,
+        /// Switch on or off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
+        /// New probability.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probability: Option<f64>,
+        /// New kind and parameters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<crate::faults::FaultKind>,
+    },
+    /// Move one numeric parameter of a fault's kind from `from` to `to` over `over`, in
+    /// steps `every` apart (latency 0→500 ms over 60 s). The fault is switched on first.
+    Ramp {
+        /// The fault.
+        fault: String,
+        /// The parameter of its kind, e.g. `ms` or `rate`.
+        param: String,
+        /// The first value.
+        from: f64,
+        /// The last value.
+        to: f64,
+        /// How long the ramp takes.
+        #[serde(with = "humantime_serde")]
+        over: Duration,
+        /// Time between changes.
+        #[serde(with = "humantime_serde", default = "default_ramp_every")]
+        every: Duration,
+    },
+    /// Switch a fault on for `on`, off for `off`, and again, until `for` has passed; it ends
+    /// switched off.
+    Flap {
+        /// The fault.
+        fault: String,
+        /// How long each on period lasts.
+        #[serde(with = "humantime_serde")]
+        on: Duration,
+        /// How long each off period lasts.
+        #[serde(with = "humantime_serde")]
+        off: Duration,
+        /// How long the flapping goes on.
+        #[serde(rename = "for", with = "humantime_serde")]
+        lasting: Duration,
+    },
+    /// Keep things as they are for this long (extends the fault phase).
+    Hold(#[serde(with = "humantime_serde")] Duration),
+}
+
+fn default_ramp_every() -> Duration {
+    Duration::from_secs(1)
+}
