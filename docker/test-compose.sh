@@ -11,42 +11,17 @@ started=$(date +%s)
 
 bash docker/build-images.sh
 
-project="sbdemo$$"
 rules=$(mktemp -d)
 cp rules/shop/*.ron "$rules/"
 chmod 755 "$rules"
 export SHOP_RULES="$rules"
-compose() { docker-compose -p "$project" -f docker/compose.yaml "$@"; }
-cleanup() {
-  status=$?
-  if [ "$status" -ne 0 ]; then
-    echo "--- compose logs ---" >&2
-    compose logs --no-color --tail=50 >&2 || true
-  fi
-  compose down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1 || true
-  rm -rf "$rules"
-  exit "$status"
-}
-trap cleanup EXIT
+project="sbdemo$$"
+script_name="compose test"
+on_exit='rm -rf "$rules"'
+# shellcheck source=docker/lib.sh
+. docker/lib.sh
+compose_up
 
-fail() { echo "compose test FAILED: $*" >&2; exit 1; }
-
-compose up -d >/dev/null 2>&1 || { compose up -d; fail "compose up"; }
-
-# docker-compose v1 has no --wait: wait on the health checks ourselves.
-wait_healthy() {
-  local service=$1 deadline=$(( $(date +%s) + 120 )) id state
-  id=$(compose ps -q "$service")
-  while :; do
-    state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id")
-    [ "$state" = healthy ] && return 0
-    [ "$(date +%s)" -lt "$deadline" ] || fail "$service is $state after 120 s"
-    sleep 0.5
-  done
-}
-for service in redis inventory switchboard shop; do wait_healthy "$service"; done
-
-host_port() { local p; p=$(compose port "$1" "$2"); echo "127.0.0.1:${p##*:}"; }
 shop=$(host_port shop 8080)
 control=$(host_port switchboard 8474)
 

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::control::{self, Auth, toxiproxy};
 use switchboard::ctl::{self, CtlCommand};
+use switchboard::drill;
 use switchboard::rules::{self, LoadOptions};
 use switchboard::telemetry::{EventBus, LogFormat, init_tracing};
 use switchboard::{Config, Switchboard};
@@ -53,6 +54,46 @@ enum Command {
         #[command(subcommand)]
         command: CtlCommand,
     },
+    /// Run a game-day drill against a running Switchboard and write its report.
+    Drill(DrillCli),
+}
+
+/// What `switchboard drill` takes.
+#[derive(Debug, clap::Args)]
+struct DrillCli {
+    /// The drill file (RON), e.g. rules/drills/orders-db-outage.ron.
+    file: PathBuf,
+    /// The control endpoint of the Switchboard whose faults the drill drives.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8474")]
+    url: String,
+    /// Bearer token (or SWITCHBOARD_TOKEN, or --token-file).
+    #[arg(long)]
+    token: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// PEM CA file to verify an https:// control endpoint against.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Where report.json, report.md and report.svg go (default: drill-reports/<file name>).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print the report's JSON on stdout; no progress bar.
+    #[arg(long)]
+    json: bool,
+    /// Let the server run the drill; this process renews its lease, and if it dies the
+    /// server rolls the drill back when the lease runs out.
+    #[arg(long)]
+    on_server: bool,
+    /// The lease of a drill run --on-server.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease: Duration,
+    /// An earlier report.json: exit 3 if a probe now recovers more than --budget later.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// The slack allowed on each probe's recovery time against --compare.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    budget: Duration,
 }
 
 /// What `switchboard run` takes.
@@ -93,7 +134,10 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("RUST_LOG").ok();
+    // A drill's terminal shows its progress bar and summary; its info logs would only
+    // interleave with them.
+    let default_filter = matches!(cli.command, Command::Drill(_)).then(|| "warn".to_string());
+    let filter = std::env::var("RUST_LOG").ok().or(default_filter);
     init_tracing(cli.log_format, filter.as_deref());
     let result = match cli.command {
         Command::Check { paths } => return check(&paths),
@@ -107,6 +151,17 @@ fn main() -> ExitCode {
             command,
         } => token(given, token_file.as_deref())
             .and_then(|token| run_ctl(&url, token, ca, json, command)),
+        Command::Drill(args) => {
+            return match token(args.token.clone(), args.token_file.as_deref())
+                .and_then(|token| run_drill(args, token))
+            {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("switchboard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +291,25 @@ fn run_ctl(
         let client = ctl::Client::new(url, token, ca.as_deref())?;
         ctl::run(&client, command, json).await?;
         Ok(())
+    })
+}
+
+fn run_drill(args: DrillCli, token: Option<String>) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let ca = args.ca.map(|p| p.to_string_lossy().into_owned());
+        let client = ctl::Client::new(&args.url, token, ca.as_deref())?;
+        let report_dir = args
+            .report
+            .unwrap_or_else(|| drill::cli::default_report_dir(&args.file));
+        let drill_args = drill::cli::DrillArgs {
+            file: args.file,
+            report_dir,
+            json: args.json,
+            on_server: args.on_server.then_some(args.lease),
+            compare: args.compare.map(|path| (path, args.budget)),
+        };
+        Ok(drill::cli::run(client, drill_args).await?)
     })
 }
 

@@ -5,6 +5,7 @@
 //! `/healthz`.
 
 mod auth;
+mod drills;
 mod error;
 pub(crate) mod http;
 mod router;

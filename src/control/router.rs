@@ -8,7 +8,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body};
-use super::{ApiError, Auth, sse, toxiproxy, v1};
+use super::{ApiError, Auth, drills, sse, toxiproxy, v1};
 use crate::Switchboard;
 
 /// Answers one request. Never fails: every error becomes a JSON answer.
@@ -48,6 +48,11 @@ pub async fn handle(
         (["v1", "faults", name], &Method::DELETE) => v1::delete_fault(&app, name).await,
         (["v1", "reset"], &Method::POST) => Ok(http::json(StatusCode::OK, &app.reset().await)),
         (["v1", "events"], &Method::GET) => Ok(sse::events(&app)),
+        (["v1", "drills"], &Method::GET) => drills::list(&app),
+        (["v1", "drills"], &Method::POST) => drills::start(&app, request).await,
+        (["v1", "drills", id], &Method::GET) => drills::get(&app, id),
+        (["v1", "drills", id], &Method::DELETE) => drills::stop(&app, id),
+        (["v1", "drills", id, "lease"], &Method::POST) => drills::renew(&app, id),
         (segments, _) if toxiproxy::owns(segments) => {
             Ok(toxiproxy::handle(&app, segments, request).await)
         }
@@ -70,7 +75,9 @@ fn allowed(segments: &[&str]) -> Option<&'static str> {
         | ["v1", "events"] => Some("GET"),
         ["v1", "faults"] => Some("GET, POST"),
         ["v1", "faults", _] => Some("GET, PATCH, DELETE"),
-        ["v1", "reset"] => Some("POST"),
+        ["v1", "reset"] | ["v1", "drills", _, "lease"] => Some("POST"),
+        ["v1", "drills"] => Some("GET, POST"),
+        ["v1", "drills", _] => Some("GET, DELETE"),
         _ => None,
     }
 }

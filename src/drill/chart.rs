@@ -11,6 +11,7 @@ const WIDTH: u32 = 1000;
 const FAULT_SHADE: RGBColor = RGBColor(230, 80, 60);
 const SUCCESS: RGBColor = RGBColor(30, 100, 200);
 const LATENCY: RGBColor = RGBColor(40, 150, 70);
+const DEGRADED: RGBColor = RGBColor(230, 150, 20);
 
 /// The chart as SVG text. Drawing into a string cannot fail for lack of a file; a drawing
 /// error leaves a chart with what was drawn, and is logged.
@@ -18,8 +19,8 @@ pub fn render(report: &Report) -> String {
     let mut svg = String::new();
     let panels = report.probes.len().max(1) as u32;
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, PANEL_HEIGHT * panels))
-            .into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (WIDTH, PANEL_HEIGHT * panels)).into_drawing_area();
         if let Err(e) = draw(&root, report) {
             tracing::warn!(error = %e, "the drill chart is incomplete");
         }
@@ -45,8 +46,9 @@ fn panel(
     probe: &ProbeReport,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let end_s = (report.phases.end_ms / 1000.0).max(1.0);
-    let bucket_ms = (probe.probe.interval.as_secs_f64() * 2000.0).max(1000.0);
-    let buckets: Vec<(f64, f64, f64)> = (0..)
+    // Two samples a bucket at least, and no more than ~200 buckets across the chart.
+    let bucket_ms = (probe.probe.interval.as_secs_f64() * 2000.0).max(report.phases.end_ms / 200.0);
+    let buckets: Vec<(f64, f64, f64, f64)> = (0..)
         .map(|i| i as f64 * bucket_ms)
         .take_while(|from| *from < report.phases.end_ms)
         .filter_map(|from| {
@@ -56,6 +58,8 @@ fn panel(
                     (from + bucket_ms / 2.0) / 1000.0,
                     measure::success(samples) * 100.0,
                     measure::p99_ms(samples),
+                    samples.iter().filter(|s| s.degraded).count() as f64 * 100.0
+                        / samples.len() as f64,
                 )
             })
         })
@@ -115,6 +119,15 @@ fn panel(
         ))?
         .label("success %")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], SUCCESS.stroke_width(2)));
+    if probe.probe.degraded.is_some() {
+        chart
+            .draw_series(LineSeries::new(
+                buckets.iter().map(|b| (b.0, b.3)),
+                DEGRADED.stroke_width(2),
+            ))?
+            .label("planned degraded mode %")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], DEGRADED.stroke_width(2)));
+    }
     chart
         .draw_secondary_series(LineSeries::new(
             buckets.iter().map(|b| (b.0, b.2)),

@@ -66,7 +66,9 @@ pub fn render(comparisons: &[Comparison]) -> String {
             c.probe,
             secs(c.before_ms),
             secs(c.now_ms),
-            c.regression.as_deref().map_or("ok".into(), |r| format!("REGRESSION: {r}"))
+            c.regression
+                .as_deref()
+                .map_or("ok".into(), |r| format!("REGRESSION: {r}"))
         );
     }
     out

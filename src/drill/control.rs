@@ -62,7 +62,8 @@ impl Control {
                 .map(drop)
                 .map_err(|e| failed(action)(e.to_string())),
             Control::Local(app) => {
-                let (fault, ttl) = v1::new_fault(body.clone()).map_err(|e| failed(&action)(e.error))?;
+                let (fault, ttl) =
+                    v1::new_fault(body.clone()).map_err(|e| failed(&action)(e.error))?;
                 app.create_fault(fault, ttl)
                     .await
                     .map(drop)
@@ -81,9 +82,11 @@ impl Control {
                 .map(drop)
                 .map_err(|e| failed(action)(e.to_string())),
             Control::Local(app) => {
-                let current = app.fault(name).map_err(|e| failed(&action)(e.to_string()))?;
-                let update = v1::fault_update(&current.fault, body)
-                    .map_err(|e| failed(&action)(e.error))?;
+                let current = app
+                    .fault(name)
+                    .map_err(|e| failed(&action)(e.to_string()))?;
+                let update =
+                    v1::fault_update(&current.fault, body).map_err(|e| failed(&action)(e.error))?;
                 app.update_fault(name, update)
                     .await
                     .map(drop)

@@ -17,16 +17,17 @@ pub fn load_file(path: &Path) -> Result<Scenario, RulesError> {
 
 /// Parses and checks a drill text; `path` only names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, RulesError> {
-    let scenario: Scenario = crate::rules::ron_options()
-        .from_str(text)
-        .map_err(|e| RulesError::Invalid {
-            problems: vec![Problem {
-                file: path.to_path_buf(),
-                line: e.span.start.line,
-                col: e.span.start.col,
-                message: e.code.to_string(),
-            }],
-        })?;
+    let scenario: Scenario =
+        crate::rules::ron_options()
+            .from_str(text)
+            .map_err(|e| RulesError::Invalid {
+                problems: vec![Problem {
+                    file: path.to_path_buf(),
+                    line: e.span.start.line,
+                    col: e.span.start.col,
+                    message: e.code.to_string(),
+                }],
+            })?;
     let problems: Vec<Problem> = check(&scenario)
         .into_iter()
         .map(|(anchor, message)| {
@@ -84,7 +85,9 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
             if !matches!(probe.check, Check::Http { .. }) {
                 at(
                     name,
-                    format!("probe {name:?}: a degraded mode is described by HTTP statuses; only Http probes take one"),
+                    format!(
+                        "probe {name:?}: a degraded mode is described by HTTP statuses; only Http probes take one"
+                    ),
                 );
             }
             if degraded.status.is_empty() {
@@ -103,7 +106,10 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         if let Check::Http { method, .. } = &probe.check
             && hyper::Method::from_bytes(method.as_bytes()).is_err()
         {
-            at(name, format!("probe {name:?}: {method:?} is not an HTTP method"));
+            at(
+                name,
+                format!("probe {name:?}: {method:?} is not an HTTP method"),
+            );
         }
     }
     for abort in &scenario.abort {
@@ -128,19 +134,28 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         match &step.action {
             Action::Add(fault) => {
                 if !added.insert(fault.name.as_str()) {
-                    at(&fault.name, format!("fault {:?} is added twice", fault.name));
+                    at(
+                        &fault.name,
+                        format!("fault {:?} is added twice", fault.name),
+                    );
                 }
             }
             Action::Ramp {
                 fault, over, every, ..
             } => {
                 if every.is_zero() || over.is_zero() {
-                    at(fault, format!("ramp of {fault:?}: over and every must be above 0"));
+                    at(
+                        fault,
+                        format!("ramp of {fault:?}: over and every must be above 0"),
+                    );
                 }
             }
             Action::Flap { fault, on, off, .. } => {
                 if on.is_zero() || off.is_zero() {
-                    at(fault, format!("flap of {fault:?}: on and off must be above 0"));
+                    at(
+                        fault,
+                        format!("flap of {fault:?}: on and off must be above 0"),
+                    );
                 }
             }
             Action::Enable(_) | Action::Disable(_) | Action::Patch { .. } | Action::Hold(_) => {}
@@ -156,10 +171,6 @@ fn position_of(text: &str, needle: &str) -> (usize, usize) {
     };
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }

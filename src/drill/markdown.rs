@@ -59,7 +59,10 @@ pub fn render(report: &Report) -> String {
             secs(m.and_then(|m| m.degraded_ms)),
             m.and_then(|m| m.worst_window_success)
                 .map_or("—".into(), |w| format!("{:.0}%", w * 100.0)),
-            m.map_or("—".into(), |m| format!("{} / {}", m.failed_samples, m.samples)),
+            m.map_or("—".into(), |m| format!(
+                "{} / {}",
+                m.failed_samples, m.samples
+            )),
             m.and_then(|m| m.error_budget_burned)
                 .map_or("—".into(), |b| format!("{:.0}×", b)),
             secs(m.and_then(|m| m.recovery_ms)),

@@ -129,7 +129,18 @@ pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
         failed_samples,
         error_budget_burned: (allowed > 0.0).then(|| failed_samples as f64 / allowed),
         worst_window_success,
-        recovery_ms: recovered_at(samples, &probe.steady, phases).map(|t| t - phases.lifted_ms),
+        recovery_ms: recovered_at(samples, &probe.steady, phases).map(|t| {
+            // A probe that was healthy when the faults were lifted and stayed so needed no
+            // time at all; otherwise the time runs to its first good sample.
+            let before = between(samples, 0.0, phases.lifted_ms);
+            let first_after = between(samples, phases.lifted_ms, f64::INFINITY).first();
+            let healthy_at_lift = before.last().is_some_and(|s| s.ok);
+            if healthy_at_lift && first_after.is_some_and(|s| s.t_ms == t) {
+                0.0
+            } else {
+                t - phases.lifted_ms
+            }
+        }),
     }
 }
 

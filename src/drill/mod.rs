@@ -9,9 +9,11 @@
 //! - [`runner`]: the phases; [`measure`]: the measures and verdicts.
 //! - [`report`], [`markdown`], [`chart`]: `report.json`, `report.md`, `report.svg`.
 //! - [`compare`]: a run against an earlier one, for CI.
+//! - [`cli`]: `switchboard drill`, with its progress bar.
 //! - [`registry`]: drills the server runs (`POST /v1/drills`), each held by a lease.
 
 pub mod chart;
+pub mod cli;
 pub mod compare;
 pub mod control;
 mod error;

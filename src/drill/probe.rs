@@ -172,10 +172,7 @@ impl Sampler {
                     .header(hyper::header::USER_AGENT, "switchboard-drill")
                     .body(Empty::new())
                     .map_err(|e| e.to_string())?;
-                let response = client
-                    .request(request)
-                    .await
-                    .map_err(|e| error_chain(&e))?;
+                let response = client.request(request).await.map_err(|e| error_chain(&e))?;
                 let status = response.status().as_u16();
                 let body = Limited::new(response.into_body(), BODY_LIMIT)
                     .collect()
@@ -214,7 +211,10 @@ fn http_ok(check: &Check, status: u16, body: &str) -> bool {
     } else {
         expect_status.contains(&status)
     };
-    status_ok && body_contains.as_ref().is_none_or(|text| body.contains(text))
+    status_ok
+        && body_contains
+            .as_ref()
+            .is_none_or(|text| body.contains(text))
 }
 
 fn shows(degraded: &Degraded, status: u16, body: &str) -> bool {

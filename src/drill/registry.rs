@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -39,14 +39,14 @@ struct Entry {
 }
 
 /// A drill as `GET /v1/drills/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DrillStatus {
     /// Its id.
     pub id: String,
     /// The drill's name.
     pub drill: String,
     /// `running` or `finished`.
-    pub state: &'static str,
+    pub state: String,
     /// The lease, in milliseconds.
     pub lease_ms: u64,
     /// Where it is.
@@ -93,7 +93,8 @@ impl Entry {
                 "finished"
             } else {
                 "running"
-            },
+            }
+            .into(),
             lease_ms: self.lease.as_millis() as u64,
             progress: self.progress.borrow().clone(),
             error: result.as_ref().and_then(|r| r.as_ref().err().cloned()),
@@ -117,10 +118,7 @@ impl Registry {
                 drill: running.drill.clone(),
             });
         }
-        let number = self
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+        let number = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let (stop, stop_rx) = watch::channel(None);
         let (progress_tx, progress) = watch::channel(Progress {
             phase: Phase::Baseline,

@@ -3,19 +3,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::DrillError;
 use super::control::Control;
 use super::measure::{self, Phases, Verdict};
 use super::probe::{Sample, Sampler};
 use super::report::{FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TimelineEvent};
 use super::scenario::Scenario;
 use super::timeline::{self, Change, Plan};
-use super::DrillError;
 use crate::telemetry::timestamp;
 
 /// How often abort conditions, recovery and the progress display are looked at.
@@ -24,7 +24,7 @@ const TICK: Duration = Duration::from_millis(100);
 const TTL_GRACE: Duration = Duration::from_secs(10);
 
 /// Which part of the drill is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Checking the steady state before anything is injected.
@@ -40,7 +40,7 @@ pub enum Phase {
 }
 
 /// What the drill is doing now, for a progress display.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Progress {
     /// The phase.
     pub phase: Phase,
@@ -316,7 +316,11 @@ impl<'a> Drill<'a> {
     fn abort_reason(&mut self) -> Option<String> {
         let now = self.now_ms();
         for abort in &self.scenario.abort {
-            let Some(index) = self.scenario.probes.iter().position(|p| p.name == abort.probe)
+            let Some(index) = self
+                .scenario
+                .probes
+                .iter()
+                .position(|p| p.name == abort.probe)
             else {
                 continue;
             };
@@ -348,7 +352,11 @@ impl<'a> Drill<'a> {
             .probes
             .iter()
             .zip(&self.samples)
-            .all(|(probe, samples)| measure::measure(probe, samples, &phases).recovery_ms.is_some())
+            .all(|(probe, samples)| {
+                measure::measure(probe, samples, &phases)
+                    .recovery_ms
+                    .is_some()
+            })
     }
 
     /// How long a fault the drill switches on may live: never past the drill's deadline.

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses part of the harness
 
 pub mod api;
+pub mod breaker_app;
 pub mod http_upstream;
 pub mod process;
 pub mod upstream;
