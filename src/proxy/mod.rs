@@ -4,6 +4,7 @@ mod error;
 pub mod http;
 mod routes;
 pub mod tcp;
+pub mod timer;
 
 pub use error::{ProxyError, Side};
 pub use routes::{Prepared, ProxyContext, RouteTable};

@@ -86,17 +86,7 @@ fn is_grpc(parts: &Parts) -> bool {
 impl HttpRoute {
     /// The faults that apply to this request, in order.
     fn select(&self, rules: &RuleSet, parts: &Parts, index: u64) -> Vec<Arc<Fault>> {
-        rules
-            .faults_for(&self.name)
-            .iter()
-            .filter(|f| f.enabled)
-            .filter(|f| {
-                f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_))
-            })
-            .filter(|f| f.when.as_ref().is_none_or(|w| matches(w, parts)))
-            .filter(|f| rng::decide(self.ctx.seed, &self.name, &f.name, index, f.probability))
-            .cloned()
-            .collect()
+        select_faults(rules, &self.name, self.ctx.seed, parts, index)
     }
 
     /// Waits while a blackhole partition holds the route, as a network partition would.
@@ -249,4 +239,24 @@ impl HttpRoute {
         }
         Ok(response)
     }
+}
+
+/// The faults of `route` that apply to request number `index` with these `parts`, in order:
+/// enabled, acting per request, matching its `when`, and drawn by its probability.
+pub fn select_faults(
+    rules: &RuleSet,
+    route: &str,
+    seed: u64,
+    parts: &Parts,
+    index: u64,
+) -> Vec<Arc<Fault>> {
+    rules
+        .faults_for(route)
+        .iter()
+        .filter(|f| f.enabled)
+        .filter(|f| f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_)))
+        .filter(|f| f.when.as_ref().is_none_or(|w| matches(w, parts)))
+        .filter(|f| rng::decide(seed, route, &f.name, index, f.probability))
+        .cloned()
+        .collect()
 }

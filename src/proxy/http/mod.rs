@@ -12,4 +12,5 @@ mod server;
 mod state;
 mod throttle;
 
+pub use fault_layer::select_faults;
 pub use server::{HttpTls, prepare, start};

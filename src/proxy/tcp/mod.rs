@@ -9,3 +9,6 @@ mod stream;
 
 pub(crate) use listener::bound_addr;
 pub use listener::{RouteHandle, bind, start};
+// The per-connection pieces, public for the micro-benchmarks in benches/hot_paths.rs.
+pub use plan::{Cut, Plan};
+pub use stream::{Sink, Stream};

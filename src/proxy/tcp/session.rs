@@ -82,7 +82,7 @@ impl Session<'_> {
             .min();
             let sleep = async {
                 match wake {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => crate::proxy::timer::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -95,7 +95,7 @@ impl Session<'_> {
                     let snapshot = rules.borrow_and_update().clone();
                     self.apply(&snapshot, &mut up, &mut down);
                 }
-                ready = self.client.readable(), if up.wants_read(held) => {
+                ready = self.client.readable(), if up.wants_read(held, self.plan.paces(Direction::Upstream)) => {
                     let result = ready.and_then(|()| up.read(
                         self.client, self.upstream, &mut self.plan, &mut self.rng, self.stats, Instant::now(),
                     ));
@@ -103,7 +103,7 @@ impl Session<'_> {
                         return Ending::Broken(Direction::Upstream, e);
                     }
                 }
-                ready = self.upstream.readable(), if down.wants_read(held) => {
+                ready = self.upstream.readable(), if down.wants_read(held, self.plan.paces(Direction::Downstream)) => {
                     let result = ready.and_then(|()| down.read(
                         self.upstream, self.client, &mut self.plan, &mut self.rng, self.stats, Instant::now(),
                     ));

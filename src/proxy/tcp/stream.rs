@@ -4,7 +4,12 @@
 //! Bytes go straight from the read buffer to the other socket while nothing shapes their
 //! timing. Otherwise each chunk is queued with its arrival time and the time it is due, and
 //! written once due, in order, paced by bandwidth and slicer faults at write time.
+//!
+//! Memory: reads go into one large buffer per worker thread, not per connection, so an idle
+//! connection holds no buffer at all. Queued bytes live in one ring per direction that is
+//! reused chunk after chunk (no allocation per chunk) and freed once it drains.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::Shutdown;
@@ -17,27 +22,58 @@ use super::plan::Plan;
 use crate::rules::Direction;
 use crate::telemetry::RouteStats;
 
-/// Bytes read at once. Large buffers are what make a userspace proxy fast.
-const READ_BUF: usize = 64 * 1024;
+/// Bytes read at once. Large reads are what make a userspace proxy fast: with 8 KiB reads a
+/// bulk transfer spends its time in system calls.
+const READ_BUF: usize = 256 * 1024;
+
+/// A drained ring larger than this is freed rather than kept for the next burst.
+const KEEP_RING: usize = 16 * 1024;
+
+thread_local! {
+    /// The read buffer of every connection this worker thread runs: a read is always
+    /// finished (forwarded or queued) before the task yields, so one buffer serves them all.
+    static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+}
 
 /// How much a stream queues before it stops reading, so that a slow or delayed stream pushes
 /// back on its sender through TCP rather than growing without bound.
 const QUEUE_CAP: usize = 1024 * 1024;
 
+/// One chunk as read; its bytes are the next `len - written` bytes of the ring.
 #[derive(Debug)]
 struct Pending {
     arrival: Instant,
     due: Instant,
-    data: Vec<u8>,
+    len: usize,
     written: usize,
+}
+
+/// Where a direction's bytes go: the other socket, or (in benchmarks) anything that takes
+/// bytes without blocking.
+pub trait Sink {
+    /// Writes what it can now; `WouldBlock` when it can take nothing.
+    fn try_write(&self, data: &[u8]) -> io::Result<usize>;
+    /// Passes the end of the stream on.
+    fn shutdown_write(&self);
+}
+
+impl Sink for TcpStream {
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        TcpStream::try_write(self, data)
+    }
+
+    fn shutdown_write(&self) {
+        // The peer may already be gone; its half-close is then moot.
+        let _ = socket2::SockRef::from(self).shutdown(Shutdown::Write);
+    }
 }
 
 /// The state of one direction.
 #[derive(Debug)]
 pub struct Stream {
     direction: Direction,
-    buf: Option<Box<[u8]>>,
     queue: VecDeque<Pending>,
+    ring: VecDeque<u8>,
     queued: usize,
     eof_at: Option<Instant>,
     shut: bool,
@@ -53,8 +89,8 @@ impl Stream {
     pub fn new(direction: Direction) -> Self {
         Stream {
             direction,
-            buf: None,
             queue: VecDeque::new(),
+            ring: VecDeque::new(),
             queued: 0,
             eof_at: None,
             shut: false,
@@ -65,9 +101,14 @@ impl Stream {
         }
     }
 
-    /// Whether to wait for the source to be readable.
-    pub fn wants_read(&self, held: bool) -> bool {
-        !held && self.eof_at.is_none() && !self.limit_reached && self.queued < QUEUE_CAP
+    /// Whether to wait for the source to be readable. Unshaped bytes are not read while
+    /// earlier ones wait for the other socket: TCP pushes back, and nothing is copied twice.
+    pub fn wants_read(&self, held: bool, shaped: bool) -> bool {
+        !held
+            && self.eof_at.is_none()
+            && !self.limit_reached
+            && self.queued < QUEUE_CAP
+            && (shaped || self.queue.is_empty())
     }
 
     /// Whether the stream has ended and its end was passed on.
@@ -90,11 +131,7 @@ impl Stream {
         stats: &RouteStats,
         now: Instant,
     ) -> io::Result<()> {
-        let mut buf = self
-            .buf
-            .take()
-            .unwrap_or_else(|| vec![0; READ_BUF].into_boxed_slice());
-        let result = match from.try_read(&mut buf) {
+        READ_BUFFER.with_borrow_mut(|buf| match from.try_read(buf) {
             Ok(0) => {
                 self.eof_at = Some(now);
                 Ok(())
@@ -102,15 +139,14 @@ impl Stream {
             Ok(n) => self.accept(&buf[..n], to, plan, rng, stats, now),
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(e),
-        };
-        self.buf = Some(buf);
-        result
+        })
     }
 
-    fn accept(
+    /// Forwards or queues one chunk just read, applying the faults that act on bytes.
+    pub fn accept(
         &mut self,
         mut data: &[u8],
-        to: &TcpStream,
+        to: &impl Sink,
         plan: &mut Plan,
         rng: &mut StdRng,
         stats: &RouteStats,
@@ -150,10 +186,11 @@ impl Stream {
         let delay = plan.latency(self.direction, rng).unwrap_or(Duration::ZERO);
         let due = self.later_than_last(now + delay);
         self.queued += data.len();
+        self.ring.extend(data);
         self.queue.push_back(Pending {
             arrival: now,
             due,
-            data: data.to_vec(),
+            len: data.len(),
             written: 0,
         });
         Ok(())
@@ -184,7 +221,7 @@ impl Stream {
     /// Writes every queued chunk that is due, then passes the end on once it is reached.
     pub fn flush(
         &mut self,
-        to: &TcpStream,
+        to: &impl Sink,
         plan: &Plan,
         rng: &mut StdRng,
         stats: &RouteStats,
@@ -202,14 +239,22 @@ impl Stream {
             if head.due > now || self.gate.is_some_and(|g| g > now) {
                 break;
             }
-            let mut piece = head.data.len() - head.written;
+            let mut piece = head.len - head.written;
             if let Some(s) = &slicer {
                 piece = piece.min(s.piece(rng));
             }
             if let Some(b) = &bandwidth {
                 piece = piece.min(b.piece());
             }
-            let n = match to.try_write(&head.data[head.written..head.written + piece]) {
+            // The head's bytes start the ring; a write takes what is contiguous.
+            let (front, _) = self.ring.as_slices();
+            let contiguous = if front.is_empty() {
+                self.ring.as_slices().1
+            } else {
+                front
+            };
+            let piece = piece.min(contiguous.len());
+            let n = match to.try_write(&contiguous[..piece]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.write_blocked = true;
@@ -218,6 +263,7 @@ impl Stream {
                 Err(e) => return Err(e),
             };
             stats.add_bytes(self.direction == Direction::Upstream, n);
+            self.ring.drain(..n);
             head.written += n;
             self.gate = None;
             if let Some(b) = &bandwidth {
@@ -229,18 +275,20 @@ impl Stream {
                 let after = now + s.delay();
                 self.gate = Some(self.gate.map_or(after, |g| g.max(after)));
             }
-            if head.written == head.data.len() {
-                self.queued -= head.data.len();
+            if head.written == head.len {
+                self.queued -= head.len;
                 self.queue.pop_front();
             }
+        }
+        if self.queue.is_empty() && self.ring.capacity() > KEEP_RING {
+            self.ring = VecDeque::new();
         }
         if self.queue.is_empty()
             && !self.shut
             && let Some(eof_at) = self.eof_at
             && now >= eof_at + plan.slow_close(self.direction)
         {
-            // The peer may already be gone; its half-close is then moot.
-            let _ = socket2::SockRef::from(to).shutdown(Shutdown::Write);
+            to.shutdown_write();
             self.shut = true;
         }
         Ok(())
