@@ -472,3 +472,65 @@ async fn the_drills_api_refuses_bad_requests_with_the_field_named() {
     let report = &api.get(&format!("/v1/drills/{id}")).await.body["report"];
     assert_eq!(report["reason"], "stopped through the control API");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_probe_reads_switchboards_own_error_rate_and_latency() {
+    let db = support::upstream::echo().await;
+    let app = breaker_app::start(db).await;
+    let sb = spawn_switchboard(&format!(
+        r#"(
+  routes: [(name: "shop", protocol: Http, listen: "127.0.0.1:0", upstream: "http://{app}")],
+  faults: [(name: "shop-503", route: "shop", enabled: false, kind: Abort(status: 503))],
+)"#
+    ))
+    .await;
+    let route = sb.addr("shop").await;
+    let dir = scratch_dir("drill-route-probe");
+    let text = format!(
+        r#"(
+  name: "shop-errors",
+  baseline: "1s",
+  observe: "5s",
+  probes: [
+    // Traffic through the route, which the route probe then reads back.
+    (name: "catalog", check: Http(url: "http://{route}/catalog"), interval: "50ms",
+     steady: (window: "500ms"), degraded: (status: [503])),
+    (name: "shop-route", check: Route(route: "shop", max_error_rate: 0.05), interval: "200ms",
+     steady: (min_success: 1.0, window: "600ms", max_p99: "100ms")),
+  ],
+  steps: [(action: Enable("shop-503")), (action: Hold("1500ms"))],
+)"#
+    );
+    let file = write(&dir, "route.ron", &text);
+    let out = drill_command(&sb, &file, &dir.join("report"))
+        .output()
+        .await
+        .expect("run the drill");
+    let report = read_report(&dir.join("report"));
+    let probe = probe(&report, "shop-route");
+    let m = &probe["measures"];
+    // Every request failed while the fault held: the route's own counters said so.
+    assert!(
+        m["failed_samples"].as_u64().is_some_and(|n| n >= 4),
+        "{m:#}"
+    );
+    let failed: Vec<&Value> = probe["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .collect();
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failed (100.0%)")),
+        "{failed:?}"
+    );
+    assert!(m["recovery_ms"].as_f64().is_some(), "{m:#}");
+    // Outside the fault, the p99 comes from the route's latency buckets: a few ms here.
+    let baseline_p99 = probe["samples"][0]["latency_ms"].as_f64().unwrap();
+    assert!((1.0..=64.0).contains(&baseline_p99), "{baseline_p99}");
+    // The plan said the route stays healthy; it did not, and the verdict says so.
+    assert_eq!(probe["verdict"], "failed");
+    assert_eq!(out.status.code(), Some(1));
+}

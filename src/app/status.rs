@@ -73,6 +73,9 @@ pub struct RouteInfo {
     pub source: crate::store::Source,
     /// Live counters.
     pub stats: crate::telemetry::RouteStatsSnapshot,
+    /// Request counters, for HTTP routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::telemetry::HttpStatsSnapshot>,
     /// The faults attached to it.
     pub faults: Vec<String>,
 }
@@ -101,6 +104,8 @@ impl Switchboard {
                     .route_source(&r.name)
                     .unwrap_or(crate::store::Source::File),
                 stats: self.metrics().route(&r.name).snapshot(),
+                http: (r.protocol == crate::rules::Protocol::Http)
+                    .then(|| self.metrics().http_route(&r.name).snapshot()),
                 faults: rules
                     .faults_for(&r.name)
                     .iter()

@@ -112,6 +112,21 @@ impl Control {
         }
     }
 
+    /// The route as `GET /v1/routes/{name}` shows it, counters included.
+    pub async fn route(&self, name: &str) -> Result<Value, DrillError> {
+        let action = format!("reading route {name:?}");
+        match self {
+            Control::Remote(client) => client
+                .get(&format!("/v1/routes/{name}"))
+                .await
+                .map_err(|e| failed(action)(e.to_string())),
+            Control::Local(app) => match app.route(name).await {
+                Some(info) => serde_json::to_value(info).map_err(|e| failed(action)(e.to_string())),
+                None => Err(failed(action)(format!("no route named {name:?}"))),
+            },
+        }
+    }
+
     /// The seed of the Switchboard the drill runs against, for the report.
     pub async fn seed(&self) -> Option<u64> {
         match self {

@@ -103,6 +103,14 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
                 );
             }
         }
+        if let Check::Route { max_error_rate, .. } = &probe.check
+            && !(0.0..=1.0).contains(max_error_rate)
+        {
+            at(
+                name,
+                format!("probe {name:?}: max_error_rate must be within 0.0..=1.0"),
+            );
+        }
         if let Check::Http { method, .. } = &probe.check
             && hyper::Method::from_bytes(method.as_bytes()).is_err()
         {

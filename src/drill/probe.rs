@@ -1,7 +1,7 @@
 //! Taking samples: one HTTP request or TCP connect per probe per interval, each on its own
 //! task so that a slow sample does not delay the next.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::DrillError;
+use super::control::Control;
 use super::scenario::{Check, Degraded, Probe};
 use crate::report::error_chain;
+use crate::telemetry::LATENCY_BUCKETS_MS;
 
 /// Bodies are read this far, for `body_contains`.
 const BODY_LIMIT: usize = 1 << 20;
@@ -56,11 +58,25 @@ enum Target {
         method: Method,
     },
     Tcp(String),
+    Route {
+        control: Control,
+        route: String,
+        max_error_rate: f64,
+        previous: Mutex<Option<Counts>>,
+    },
+}
+
+/// A route's counters as a route probe compares them.
+#[derive(Debug, Clone)]
+struct Counts {
+    attempts: u64,
+    errors: u64,
+    latency: Vec<u64>,
 }
 
 impl Sampler {
-    /// Prepares probe number `index`.
-    pub fn new(index: usize, probe: &Probe) -> Result<Self, DrillError> {
+    /// Prepares probe number `index`; route probes read their counters through `control`.
+    pub fn new(index: usize, probe: &Probe, control: &Control) -> Result<Self, DrillError> {
         let bad = |why: String| DrillError::Probe {
             probe: probe.name.clone(),
             message: why,
@@ -94,6 +110,15 @@ impl Sampler {
                 }
             }
             Check::Tcp { addr } => Target::Tcp(expand_env(addr).map_err(bad)?),
+            Check::Route {
+                route,
+                max_error_rate,
+            } => Target::Route {
+                control: control.clone(),
+                route: route.clone(),
+                max_error_rate: *max_error_rate,
+                previous: Mutex::new(None),
+            },
         };
         Ok(Sampler {
             index,
@@ -112,13 +137,15 @@ impl Sampler {
             let this = this.clone();
             let samples = samples.clone();
             tokio::spawn(async move {
-                let sample = this.sample(origin).await;
-                let _ = samples.send((this.index, sample));
+                if let Some(sample) = this.sample(origin).await {
+                    let _ = samples.send((this.index, sample));
+                }
             });
         }
     }
 
-    async fn sample(&self, origin: Instant) -> Sample {
+    /// One sample; `None` for a route probe's first reading, which only sets the base.
+    async fn sample(&self, origin: Instant) -> Option<Sample> {
         let started = Instant::now();
         let t_ms = ms(started - origin);
         let outcome = tokio::time::timeout(self.probe.timeout, self.attempt()).await;
@@ -135,6 +162,21 @@ impl Sampler {
             ),
             Ok(Err(e)) => (false, None, false, Some(e)),
             Ok(Ok(Answer::Connected)) => (true, None, false, None),
+            Ok(Ok(Answer::First)) => return None,
+            Ok(Ok(Answer::Interval {
+                ok,
+                p99_ms,
+                summary,
+            })) => {
+                return Some(Sample {
+                    t_ms,
+                    ok,
+                    latency_ms: p99_ms,
+                    status: None,
+                    degraded: false,
+                    error: (!ok).then_some(summary),
+                });
+            }
             Ok(Ok(Answer::Http { status, body })) => {
                 let ok = http_ok(&self.probe.check, status, &body);
                 let degraded = self
@@ -145,14 +187,14 @@ impl Sampler {
                 (ok, Some(status), degraded, None)
             }
         };
-        Sample {
+        Some(Sample {
             t_ms,
             ok,
             latency_ms,
             status,
             degraded,
             error,
-        }
+        })
     }
 
     async fn attempt(&self) -> Result<Answer, String> {
@@ -184,13 +226,105 @@ impl Sampler {
                     body: String::from_utf8_lossy(&body).into_owned(),
                 })
             }
+            Target::Route {
+                control,
+                route,
+                max_error_rate,
+                previous,
+            } => {
+                let info = control.route(route).await.map_err(|e| e.to_string())?;
+                let now =
+                    counts(&info).ok_or_else(|| format!("route {route:?} has no counters"))?;
+                let mut previous = previous.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(before) = previous.replace(now.clone()) else {
+                    return Ok(Answer::First);
+                };
+                Ok(interval(&before, &now, *max_error_rate))
+            }
         }
     }
 }
 
+fn counts(info: &serde_json::Value) -> Option<Counts> {
+    let number = |v: &serde_json::Value| v.as_u64();
+    match info.get("http").filter(|h| !h.is_null()) {
+        Some(http) => Some(Counts {
+            attempts: number(&http["requests"])?,
+            errors: number(&http["errors"])?,
+            latency: http["latency_counts"]
+                .as_array()?
+                .iter()
+                .filter_map(number)
+                .collect(),
+        }),
+        None => Some(Counts {
+            attempts: number(&info["stats"]["total"])?,
+            errors: number(&info["stats"]["dial_errors"])?,
+            latency: Vec::new(),
+        }),
+    }
+}
+
+/// What happened on a route between two readings.
+fn interval(before: &Counts, now: &Counts, max_error_rate: f64) -> Answer {
+    let attempts = now.attempts.saturating_sub(before.attempts);
+    let errors = now.errors.saturating_sub(before.errors);
+    let rate = if attempts == 0 {
+        0.0
+    } else {
+        errors as f64 / attempts as f64
+    };
+    let counts: Vec<u64> = now
+        .latency
+        .iter()
+        .zip(before.latency.iter().chain(std::iter::repeat(&0)))
+        .map(|(n, b)| n.saturating_sub(*b))
+        .collect();
+    Answer::Interval {
+        ok: rate <= max_error_rate,
+        p99_ms: p99_of_buckets(&counts),
+        summary: format!(
+            "{errors} of {attempts} failed ({:.1}%) since the previous reading",
+            rate * 100.0
+        ),
+    }
+}
+
+/// The upper bound of the bucket holding the 99th percentile (twice the last bound for the
+/// overflow bucket); 0 with no requests.
+fn p99_of_buckets(counts: &[u64]) -> f64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = (total as f64 * 0.99).ceil() as u64;
+    let mut seen = 0;
+    for (i, count) in counts.iter().enumerate() {
+        seen += count;
+        if seen >= rank {
+            return LATENCY_BUCKETS_MS
+                .get(i)
+                .map_or(LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.len() - 1] * 2, |b| *b)
+                as f64;
+        }
+    }
+    0.0
+}
+
 enum Answer {
     Connected,
-    Http { status: u16, body: String },
+    Http {
+        status: u16,
+        body: String,
+    },
+    /// A route probe's first reading.
+    First,
+    /// A route probe's reading against the previous one.
+    Interval {
+        ok: bool,
+        p99_ms: f64,
+        summary: String,
+    },
 }
 
 fn ms(d: Duration) -> f64 {
@@ -258,6 +392,31 @@ pub fn expand_env(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_interval_counts_errors_and_the_p99_since_the_previous_reading() {
+        let before = Counts {
+            attempts: 100,
+            errors: 1,
+            latency: vec![90, 10, 0],
+        };
+        let now = Counts {
+            attempts: 300,
+            errors: 5,
+            latency: vec![190, 100, 10],
+        };
+        let Answer::Interval { ok, p99_ms, .. } = interval(&before, &now, 0.01) else {
+            panic!("an interval");
+        };
+        // 4 errors in 200 requests is 2%: above 1%.
+        assert!(!ok);
+        // 100 ≤ 1 ms, 90 ≤ 2 ms, 10 ≤ 4 ms: the 198th is in the 4 ms bucket.
+        assert_eq!(p99_ms, 4.0);
+        let Answer::Interval { ok, .. } = interval(&before, &now, 0.05) else {
+            panic!("an interval");
+        };
+        assert!(ok);
+    }
 
     #[test]
     fn environment_variables_expand_with_defaults() {

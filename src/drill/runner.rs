@@ -66,7 +66,7 @@ pub async fn run(
         .probes
         .iter()
         .enumerate()
-        .map(|(i, p)| Sampler::new(i, p))
+        .map(|(i, p)| Sampler::new(i, p, control))
         .collect::<Result<Vec<_>, _>>()?;
     let plan = timeline::plan(&scenario.steps);
     let mut drill = Drill::new(scenario, control, &plan, progress);

@@ -80,7 +80,7 @@ fn default_timeout() -> Duration {
 
 /// What one sample of a probe does. Addresses may name environment variables as `${NAME}`
 /// or `${NAME:-default}`, for ports that Docker picks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Check {
     /// An HTTP request; it succeeds when the status is expected and the body holds the text.
@@ -102,6 +102,21 @@ pub enum Check {
         /// `host:port`.
         addr: String,
     },
+    /// Switchboard's own counters of one of its routes, read through the control endpoint:
+    /// each sample covers the traffic since the previous one. It succeeds when the share of
+    /// errors (HTTP: 5xx and requests that got no response; TCP: failed upstream dials) stays
+    /// at or under `max_error_rate`; its latency is the interval's p99 (HTTP routes).
+    Route {
+        /// The route's name.
+        route: String,
+        /// The highest share of errors a sample allows.
+        #[serde(default = "default_max_error_rate")]
+        max_error_rate: f64,
+    },
+}
+
+fn default_max_error_rate() -> f64 {
+    0.01
 }
 
 fn default_method() -> String {

@@ -57,12 +57,53 @@ pub struct RouteStats {
     dial_errors: Counter,
 }
 
+/// Upper bounds of the latency buckets kept for drills' route probes, in milliseconds (the
+/// same doubling as the exported histogram); one more bucket counts everything above.
+pub const LATENCY_BUCKETS_MS: [u64; 15] = [
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+];
+
+/// Request latencies of one route by bucket, readable (prometheus-client's histogram is
+/// write-only from here).
+#[derive(Debug, Default)]
+pub struct LatencyCounts([std::sync::atomic::AtomicU64; LATENCY_BUCKETS_MS.len() + 1]);
+
+impl LatencyCounts {
+    fn observe(&self, took: std::time::Duration) {
+        let ms = took.as_secs_f64() * 1000.0;
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|le| ms <= *le as f64)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn counts(&self) -> Vec<u64> {
+        self.0
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// A copy of an HTTP route's request counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HttpStatsSnapshot {
+    /// Requests answered (or dropped) since start.
+    pub requests: u64,
+    /// Of those, 5xx answers and requests that got no response.
+    pub errors: u64,
+    /// Requests per latency bucket: `LATENCY_BUCKETS_MS` bounds, then one above them all.
+    pub latency_counts: Vec<u64>,
+}
+
 /// The request metrics of one HTTP route.
 #[derive(Debug, Clone)]
 pub struct HttpStats {
     by_class: [Counter; 6],
     seconds: Histogram,
     upstream_seconds: Histogram,
+    latency: std::sync::Arc<LatencyCounts>,
 }
 
 impl HttpStats {
@@ -76,6 +117,16 @@ impl HttpStats {
         };
         self.by_class[i].inc();
         self.seconds.observe(took.as_secs_f64());
+        self.latency.observe(took);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> HttpStatsSnapshot {
+        HttpStatsSnapshot {
+            requests: self.by_class.iter().map(Counter::get).sum(),
+            errors: self.by_class[0].get() + self.by_class[5].get(),
+            latency_counts: self.latency.counts(),
+        }
     }
 
     /// Records how long the upstream took to answer with headers.
@@ -158,6 +209,7 @@ pub struct Metrics {
     request_seconds: Family<RouteLabel, Histogram>,
     upstream_seconds: Family<RouteLabel, Histogram>,
     fired_by_kind: Family<KindLabel, Counter>,
+    latency: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LatencyCounts>>>,
 }
 
 impl Default for Metrics {
@@ -242,6 +294,7 @@ impl Metrics {
             request_seconds,
             upstream_seconds,
             fired_by_kind,
+            latency: Default::default(),
         }
     }
 
@@ -276,6 +329,13 @@ impl Metrics {
                 .get_or_create(&RouteLabel {
                     route: route.to_string(),
                 })
+                .clone(),
+            latency: self
+                .latency
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(route.to_string())
+                .or_default()
                 .clone(),
         }
     }

@@ -5,5 +5,7 @@ mod metrics;
 mod tracing;
 
 pub use events::{Event, EventBus, EventKind, EventSource, timestamp};
-pub use metrics::{HttpStats, Metrics, RouteStats, RouteStatsSnapshot};
+pub use metrics::{
+    HttpStats, HttpStatsSnapshot, LATENCY_BUCKETS_MS, Metrics, RouteStats, RouteStatsSnapshot,
+};
 pub use tracing::{LogFormat, init_tracing};
