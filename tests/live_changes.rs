@@ -182,3 +182,63 @@ async fn connections_keep_their_probability_decision_across_changes() {
         assert_eq!(slow, was_slow, "a connection changed its draw");
     }
 }
+
+/// Bulk flows move by splice(2) while nothing shapes them; a fault switched on in the middle
+/// must take hold at once, and no byte may be lost or reordered across the switch either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_switched_on_in_the_middle_of_a_bulk_transfer_takes_hold_and_loses_nothing() {
+    const TOTAL: usize = 64 << 20;
+    let echo = upstream::echo().await;
+    let rules = |enabled: bool| {
+        route_with(
+            "r",
+            echo,
+            &format!(
+                r#"(name: "thin", route: "r", enabled: {enabled}, kind: Bandwidth(bytes_per_sec: 20000000))"#
+            ),
+        )
+    };
+    let sb = spawn_switchboard(&rules(false)).await;
+    let client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = client.into_split();
+    // 1 MiB chunks of a pattern that does not line up with the chunk size.
+    let pattern = |i: usize| ((i % (1 << 20)) % 251) as u8;
+    let sender = tokio::spawn(async move {
+        let chunk: Vec<u8> = (0..1 << 20).map(pattern).collect();
+        for _ in 0..TOTAL >> 20 {
+            writer.write_all(&chunk).await.expect("write");
+        }
+        writer.shutdown().await.expect("half-close");
+    });
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut read_until = async |until: usize, received: &mut usize| {
+        while *received < until {
+            let n = reader.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed early at {received}");
+            for (i, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, pattern(*received + i), "byte {} differs", *received + i);
+            }
+            *received += n;
+        }
+    };
+    // Fast and untouched first.
+    read_until(16 << 20, &mut received).await;
+    // Throttled to 20 MB/s. What the kernel's socket buffers already hold (several MiB on
+    // loopback) still arrives at full speed, so the rate is taken after 8 MiB more.
+    sb.set_rules(&rules(true)).await;
+    read_until(received + (8 << 20), &mut received).await;
+    let throttled_from = received;
+    let started = Instant::now();
+    read_until(throttled_from + (8 << 20), &mut received).await;
+    let rate = (received - throttled_from) as f64 / started.elapsed().as_secs_f64();
+    assert!(rate < 30_000_000.0, "{rate:.0} B/s with a 20 MB/s limit on");
+    // Lifted: the rest, all of it, in order.
+    sb.set_rules(&rules(false)).await;
+    read_until(TOTAL, &mut received).await;
+    let mut rest = [0u8; 1];
+    assert_eq!(reader.read(&mut rest).await.expect("eof"), 0);
+    sender.await.expect("sender");
+}

@@ -5,6 +5,7 @@ mod conn;
 mod listener;
 mod plan;
 mod session;
+mod splice;
 mod stream;
 
 pub(crate) use listener::bound_addr;

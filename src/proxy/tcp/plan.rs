@@ -172,7 +172,15 @@ impl Plan {
         })
     }
 
-    /// Whether anything shapes the timing of `stream`'s writes.
+    /// Whether no fault touches `stream`'s bytes: they may move without passing through here.
+    pub fn passes_untouched(&self, stream: Direction) -> bool {
+        !self.paces(stream)
+            && !self.drops(stream)
+            && self.limit_remaining(stream).is_none()
+            && !self.blackholed()
+    }
+
+    /// Whether a fault shapes the timing of `stream`'s bytes.
     pub fn paces(&self, stream: Direction) -> bool {
         self.on_stream(stream).any(|a| {
             matches!(

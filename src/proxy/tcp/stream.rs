@@ -19,6 +19,7 @@ use rand::rngs::StdRng;
 use tokio::net::TcpStream;
 
 use super::plan::Plan;
+use super::splice;
 use crate::rules::Direction;
 use crate::telemetry::RouteStats;
 
@@ -55,6 +56,10 @@ pub trait Sink {
     fn try_write(&self, data: &[u8]) -> io::Result<usize>;
     /// Passes the end of the stream on.
     fn shutdown_write(&self);
+    /// The socket behind it, for splicing.
+    fn socket(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl Sink for TcpStream {
@@ -65,6 +70,10 @@ impl Sink for TcpStream {
     fn shutdown_write(&self) {
         // The peer may already be gone; its half-close is then moot.
         let _ = socket2::SockRef::from(self).shutdown(Shutdown::Write);
+    }
+
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 
@@ -82,6 +91,11 @@ pub struct Stream {
     gate: Option<Instant>,
     bandwidth_next: Option<Instant>,
     limit_reached: bool,
+    /// Bulk is flowing with nothing to shape it: move it with splice(2).
+    bulk: bool,
+    pipe: Option<splice::Pipe>,
+    /// Bytes spliced into the pipe and not yet out of it.
+    in_pipe: usize,
 }
 
 impl Stream {
@@ -98,6 +112,9 @@ impl Stream {
             gate: None,
             bandwidth_next: None,
             limit_reached: false,
+            bulk: false,
+            pipe: None,
+            in_pipe: 0,
         }
     }
 
@@ -108,6 +125,7 @@ impl Stream {
             && self.eof_at.is_none()
             && !self.limit_reached
             && self.queued < QUEUE_CAP
+            && self.in_pipe == 0
             && (shaped || self.queue.is_empty())
     }
 
@@ -131,15 +149,83 @@ impl Stream {
         stats: &RouteStats,
         now: Instant,
     ) -> io::Result<()> {
+        let untouched = self.queue.is_empty() && plan.passes_untouched(self.direction);
+        if untouched && self.bulk {
+            return self.splice_read(from, to, stats, now);
+        }
         READ_BUFFER.with_borrow_mut(|buf| match from.try_read(buf) {
             Ok(0) => {
                 self.eof_at = Some(now);
                 Ok(())
             }
-            Ok(n) => self.accept(&buf[..n], to, plan, rng, stats, now),
+            Ok(n) => {
+                // A full buffer means more is waiting: bulk, worth splicing from now on.
+                self.bulk = untouched && n == buf.len();
+                self.accept(&buf[..n], to, plan, rng, stats, now)
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(e),
         })
+    }
+
+    fn splice_read(
+        &mut self,
+        from: &TcpStream,
+        to: &TcpStream,
+        stats: &RouteStats,
+        now: Instant,
+    ) -> io::Result<()> {
+        let pipe = match self.pipe.take() {
+            Some(pipe) => pipe,
+            None => splice::take()?,
+        };
+        let result = splice::fill(from, &pipe, splice::PIPE_SIZE);
+        self.pipe = Some(pipe);
+        match result {
+            Ok(0) => self.eof_at = Some(now),
+            Ok(n) => {
+                self.in_pipe += n;
+                self.drain_pipe(to, stats)?;
+                // The flow slowed: small messages go faster through read and write.
+                if n < splice::PIPE_SIZE / 2 {
+                    self.bulk = false;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.bulk = false,
+            Err(e) => return Err(e),
+        }
+        self.release_pipe();
+        Ok(())
+    }
+
+    fn drain_pipe(&mut self, to: &TcpStream, stats: &RouteStats) -> io::Result<()> {
+        let Some(pipe) = &self.pipe else {
+            return Ok(());
+        };
+        while self.in_pipe > 0 {
+            match splice::drain(pipe, to, self.in_pipe) {
+                Ok(n) => {
+                    self.in_pipe -= n;
+                    stats.add_bytes(self.upstream(), n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives an empty pipe back to the thread's spares once the bulk flow stops.
+    fn release_pipe(&mut self) {
+        if self.in_pipe == 0
+            && !self.bulk
+            && let Some(pipe) = self.pipe.take()
+        {
+            splice::give_back(pipe);
+        }
     }
 
     /// Forwards or queues one chunk just read, applying the faults that act on bytes.
@@ -230,6 +316,16 @@ impl Stream {
         if plan.blackholed() || self.write_blocked {
             return Ok(());
         }
+        if self.in_pipe > 0
+            && let Some(socket) = to.socket()
+        {
+            // Spliced bytes came first; nothing else goes out before them.
+            self.drain_pipe(socket, stats)?;
+            if self.in_pipe > 0 {
+                return Ok(());
+            }
+            self.release_pipe();
+        }
         let bandwidth = plan.bandwidth(self.direction);
         if bandwidth.is_none() {
             self.bandwidth_next = None;
@@ -284,6 +380,7 @@ impl Stream {
             self.ring = VecDeque::new();
         }
         if self.queue.is_empty()
+            && self.in_pipe == 0
             && !self.shut
             && let Some(eof_at) = self.eof_at
             && now >= eof_at + plan.slow_close(self.direction)
