@@ -36,21 +36,11 @@ enum Command {
     },
     /// Talk to a running Switchboard's control endpoint.
     Ctl {
-        /// The control endpoint.
-        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8474")]
-        url: String,
-        /// Bearer token (or SWITCHBOARD_TOKEN, or --token-file).
-        #[arg(long)]
-        token: Option<String>,
-        /// File holding the bearer token.
-        #[arg(long)]
-        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        endpoint: Endpoint,
         /// Print the server's JSON instead of tables.
         #[arg(long)]
         json: bool,
-        /// PEM CA file to verify an https:// control endpoint against (default: Mozilla roots).
-        #[arg(long)]
-        ca: Option<PathBuf>,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -58,12 +48,10 @@ enum Command {
     Drill(DrillCli),
 }
 
-/// What `switchboard drill` takes.
+/// How `ctl` and `drill` reach a running Switchboard.
 #[derive(Debug, clap::Args)]
-struct DrillCli {
-    /// The drill file (RON), e.g. rules/drills/orders-db-outage.ron.
-    file: PathBuf,
-    /// The control endpoint of the Switchboard whose faults the drill drives.
+struct Endpoint {
+    /// The control endpoint.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8474")]
     url: String,
     /// Bearer token (or SWITCHBOARD_TOKEN, or --token-file).
@@ -72,9 +60,28 @@ struct DrillCli {
     /// File holding the bearer token.
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// PEM CA file to verify an https:// control endpoint against.
+    /// PEM CA file to verify an https:// control endpoint against (default: Mozilla roots).
     #[arg(long)]
     ca: Option<PathBuf>,
+}
+
+impl Endpoint {
+    /// A client of the endpoint, with the token from wherever it was given.
+    fn client(self) -> anyhow::Result<ctl::Client> {
+        let token = token(self.token, self.token_file.as_deref())?;
+        let ca = self.ca.map(|p| p.to_string_lossy().into_owned());
+        Ok(ctl::Client::new(&self.url, token, ca.as_deref())?)
+    }
+}
+
+/// What `switchboard drill` takes.
+#[derive(Debug, clap::Args)]
+struct DrillCli {
+    /// The drill file (RON), e.g. rules/drills/orders-db-outage.ron.
+    file: PathBuf,
+    /// The Switchboard whose faults the drill drives.
+    #[command(flatten)]
+    endpoint: Endpoint,
     /// Where report.json, report.md and report.svg go (default: drill-reports/<file name>).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -143,18 +150,12 @@ fn main() -> ExitCode {
         Command::Check { paths } => return check(&paths),
         Command::Run(args) => token(None, args.token_file.as_deref()).and_then(|t| run(args, t)),
         Command::Ctl {
-            url,
-            token: given,
-            token_file,
+            endpoint,
             json,
-            ca,
             command,
-        } => token(given, token_file.as_deref())
-            .and_then(|token| run_ctl(&url, token, ca, json, command)),
+        } => run_ctl(endpoint, json, command),
         Command::Drill(args) => {
-            return match token(args.token.clone(), args.token_file.as_deref())
-                .and_then(|token| run_drill(args, token))
-            {
+            return match run_drill(args) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("switchboard: {e:#}");
@@ -275,30 +276,22 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
     })
 }
 
-fn run_ctl(
-    url: &str,
-    token: Option<String>,
-    ca: Option<PathBuf>,
-    json: bool,
-    command: CtlCommand,
-) -> anyhow::Result<()> {
+fn run_ctl(endpoint: Endpoint, json: bool, command: CtlCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let ca = ca.map(|p| p.to_string_lossy().into_owned());
-        let client = ctl::Client::new(url, token, ca.as_deref())?;
+        let client = endpoint.client()?;
         ctl::run(&client, command, json).await?;
         Ok(())
     })
 }
 
-fn run_drill(args: DrillCli, token: Option<String>) -> anyhow::Result<u8> {
+fn run_drill(args: DrillCli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
-        let ca = args.ca.map(|p| p.to_string_lossy().into_owned());
-        let client = ctl::Client::new(&args.url, token, ca.as_deref())?;
+        let client = args.endpoint.client()?;
         let report_dir = args
             .report
             .unwrap_or_else(|| drill::cli::default_report_dir(&args.file));

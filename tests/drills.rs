@@ -383,6 +383,20 @@ async fn added_faults_ramp_and_are_removed_afterwards() {
     assert_eq!(sb.api().get("/v1/faults/slow").await.status, 404);
 }
 
+/// Runs `switchboard drill FILE` against an endpoint nobody listens on (a bad file must be
+/// reported before anything is dialed): its exit code and stderr.
+fn drill_unreachable(file: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["drill", "--url", "http://127.0.0.1:1"])
+        .arg(file)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn a_broken_drill_file_is_reported_at_its_line_and_column() {
     let dir = scratch_dir("drill-broken");
@@ -391,13 +405,8 @@ async fn a_broken_drill_file_is_reported_at_its_line_and_column() {
         "broken.ron",
         "(\n  name: \"x\",\n  probes: [],\n  steps: [(action: Explode(\"now\"))],\n)\n",
     );
-    let out = std::process::Command::new(BIN)
-        .args(["drill", "--url", "http://127.0.0.1:1"])
-        .arg(&file)
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    let (code, stderr) = drill_unreachable(&file);
+    assert_eq!(code, Some(1));
     assert!(stderr.contains("broken.ron:4:"), "{stderr}");
     assert!(stderr.contains("Explode"), "{stderr}");
 
@@ -406,12 +415,7 @@ async fn a_broken_drill_file_is_reported_at_its_line_and_column() {
         "empty.ron",
         "(\n  name: \"x\",\n  probes: [],\n  steps: [(action: Hold(\"1s\"))],\n)\n",
     );
-    let out = std::process::Command::new(BIN)
-        .args(["drill", "--url", "http://127.0.0.1:1"])
-        .arg(&empty)
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = drill_unreachable(&empty);
     assert!(
         stderr.contains("empty.ron:2:9: a drill needs at least one probe"),
         "{stderr}"

@@ -213,8 +213,12 @@ mod tests {
         }
     }
 
-    fn ms(d: Duration) -> u128 {
-        d.as_millis()
+    /// Each change as (milliseconds, description).
+    fn described(plan: &Plan) -> Vec<(u128, String)> {
+        plan.changes
+            .iter()
+            .map(|p| (p.at.as_millis(), p.change.describe()))
+            .collect()
     }
 
     #[test]
@@ -231,11 +235,7 @@ mod tests {
             },
         )]);
         assert_eq!(plan.length, Duration::from_secs(6));
-        let described: Vec<(u128, String)> = plan
-            .changes
-            .iter()
-            .map(|p| (ms(p.at), p.change.describe()))
-            .collect();
+        let described = described(&plan);
         assert_eq!(
             described,
             vec![
@@ -261,11 +261,7 @@ mod tests {
                 lasting: Duration::from_secs(70),
             },
         )]);
-        let described: Vec<(u128, String)> = plan
-            .changes
-            .iter()
-            .map(|p| (ms(p.at), p.change.describe()))
-            .collect();
+        let described = described(&plan);
         assert_eq!(
             described,
             vec![
