@@ -524,10 +524,11 @@ async fn a_route_probe_reads_switchboards_own_error_rate_and_latency() {
         .iter()
         .filter(|s| s["ok"] == false)
         .collect();
+    // A reading that straddles the switch counts some requests from before it.
     assert!(
-        failed[0]["error"]
+        failed.iter().any(|s| s["error"]
             .as_str()
-            .is_some_and(|e| e.contains("failed (100.0%)")),
+            .is_some_and(|e| e.contains("failed (100.0%)"))),
         "{failed:?}"
     );
     assert!(m["recovery_ms"].as_f64().is_some(), "{m:#}");
