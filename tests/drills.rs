@@ -452,6 +452,23 @@ async fn the_drills_api_refuses_bad_requests_with_the_field_named() {
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["field"], "lease");
 
+    // A ramp of billions of steps is refused before anything is planned.
+    let huge = text.replace(
+        r#"(at: "0s", action: Hold("30s")),"#,
+        r#"(action: Ramp(fault: "orders-db-partition", param: "ms", from: 0, to: 1, over: "1000h", every: "1ms")),"#,
+    );
+    assert_ne!(huge, text);
+    let answer = api
+        .post("/v1/drills", serde_json::json!({"ron": huge}))
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10000 changes")
+    );
+
     assert_eq!(api.get("/v1/drills/d99").await.status, 404);
     let started = api
         .post(

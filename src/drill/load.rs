@@ -6,6 +6,10 @@ use std::path::Path;
 use super::scenario::{Action, Check, Scenario};
 use crate::rules::{Problem, RulesError};
 
+/// A ramp or flap expands into at most this many changes: the plan is built whole before the
+/// drill starts, so a drill posted to the API must not be able to ask for billions.
+const MAX_CHANGES: f64 = 10_000.0;
+
 /// Reads and checks a drill file.
 pub fn load_file(path: &Path) -> Result<Scenario, RulesError> {
     let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
@@ -156,13 +160,32 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
                         fault,
                         format!("ramp of {fault:?}: over and every must be above 0"),
                     );
+                } else if over.as_secs_f64() / every.as_secs_f64() > MAX_CHANGES {
+                    at(
+                        fault,
+                        format!(
+                            "ramp of {fault:?}: more than {MAX_CHANGES} changes; make `every` longer"
+                        ),
+                    );
                 }
             }
-            Action::Flap { fault, on, off, .. } => {
+            Action::Flap {
+                fault,
+                on,
+                off,
+                lasting,
+            } => {
                 if on.is_zero() || off.is_zero() {
                     at(
                         fault,
                         format!("flap of {fault:?}: on and off must be above 0"),
+                    );
+                } else if lasting.as_secs_f64() / (*on + *off).as_secs_f64() > MAX_CHANGES {
+                    at(
+                        fault,
+                        format!(
+                            "flap of {fault:?}: more than {MAX_CHANGES} cycles; make on or off longer"
+                        ),
                     );
                 }
             }
