@@ -2,13 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::conn;
+use crate::proxy::accept::AcceptErrors;
 use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::Route;
 
@@ -115,11 +115,13 @@ async fn accept_loop(
     stop: CancellationToken,
 ) {
     let mut next_connection: u64 = 0;
+    let mut errors = AcceptErrors::new(format!("route {route}"));
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
+                    errors.succeeded();
                     let connection = next_connection;
                     next_connection += 1;
                     let span = tracing::debug_span!("conn", route = %route, %peer, id = connection);
@@ -127,11 +129,10 @@ async fn accept_loop(
                     ctx.tracker.spawn(task.instrument(span));
                 }
                 Err(e) => {
-                    // Out of file descriptors, typically: back off instead of spinning.
-                    tracing::warn!(route = %route, error = %e, "accept failed");
+                    let pause = errors.failed(&e);
                     tokio::select! {
                         () = stop.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                 }
             }
