@@ -101,7 +101,7 @@ async fn patch_to_effect(control: SocketAddr, addr: SocketAddr) -> Vec<Duration>
 async fn patch(control: SocketAddr, enabled: bool) {
     let body = format!(r#"{{"enabled": {enabled}}}"#);
     let request = format!(
-        "PATCH /v1/faults/cut HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "PATCH /v1/faults/cut HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut s = TcpStream::connect(control).await.expect("control");

@@ -419,7 +419,7 @@ async fn events_stream_over_sse_and_into_the_event_log() {
     let mut sse = TcpStream::connect(sb.control.local_addr())
         .await
         .expect("connect");
-    sse.write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    sse.write_all(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .expect("request");
     let mut seen = String::new();

@@ -49,6 +49,11 @@ impl Auth {
         Auth { token: None }
     }
 
+    /// Whether calls must carry a token.
+    pub fn requires_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// Checks `Authorization: Bearer <token>` when a token is set.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let Some(expected) = &self.token else {
@@ -57,12 +62,19 @@ impl Auth {
         let given = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer);
         match given {
             Some(given) if constant_time_eq(given.trim().as_bytes(), expected) => Ok(()),
             _ => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// The credentials of a `Bearer` authorization; the scheme is case-insensitive (RFC 9110
+/// §11.1), so `bearer` and `BEARER` are the same.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credentials)
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guess was
@@ -95,5 +107,12 @@ mod tests {
         assert!(auth.check(&headers).is_err());
         headers.insert(AUTHORIZATION, "Bearer s3cret".parse().expect("header"));
         assert!(auth.check(&headers).is_ok());
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            let value = format!("{scheme} s3cret");
+            headers.insert(AUTHORIZATION, value.parse().expect("header"));
+            assert!(auth.check(&headers).is_ok(), "{scheme}");
+        }
+        headers.insert(AUTHORIZATION, "Basic s3cret".parse().expect("header"));
+        assert!(auth.check(&headers).is_err());
     }
 }

@@ -8,6 +8,7 @@ mod auth;
 mod drills;
 mod error;
 pub(crate) mod http;
+mod origin;
 mod router;
 mod server;
 mod sse;
@@ -16,4 +17,5 @@ pub(crate) mod v1;
 
 pub use auth::{Auth, AuthError};
 pub use error::ApiError;
-pub use server::{ControlHandle, serve, serve_with_tls};
+pub use origin::OriginPolicy;
+pub use server::{ControlHandle, ControlOptions, serve, serve_with, serve_with_tls};

@@ -1,5 +1,6 @@
 //! Forwarding traffic: one module per protocol, and the table of bound routes.
 
+pub mod accept;
 mod error;
 pub mod http;
 mod routes;

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard::control::{self, Auth, ControlHandle};
+use switchboard::control::{self, Auth, ControlHandle, ControlOptions};
 use switchboard::rules::{LoadOptions, load_dir, load_texts};
 use switchboard::store::FileRules;
 use switchboard::telemetry::EventBus;
@@ -75,13 +75,24 @@ pub async fn spawn_in_dir_with(dir: &Path, events: EventBus) -> Harness {
 
 /// Starts a Switchboard whose control endpoint enforces `auth`.
 pub async fn start(files: FileRules, config: Config, auth: Auth) -> Harness {
+    start_with(files, config, auth, ControlOptions::default()).await
+}
+
+/// Starts a Switchboard whose control endpoint enforces `auth` and `options`.
+pub async fn start_with(
+    files: FileRules,
+    config: Config,
+    auth: Auth,
+    options: ControlOptions,
+) -> Harness {
     let app = Switchboard::start(files, config)
         .await
         .expect("switchboard starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind control");
-    let control = control::serve(listener, app.clone(), auth).expect("control endpoint");
+    let control =
+        control::serve_with(listener, app.clone(), auth, options).expect("control endpoint");
     Harness { app, control }
 }
 

@@ -11,6 +11,7 @@ mod matcher;
 mod server;
 mod state;
 mod throttle;
+pub mod watchdog;
 
 pub use fault_layer::select_faults;
 pub use server::{HttpTls, prepare, start};

@@ -2,20 +2,23 @@
 //! builder (HTTP/1.1 with keep-alive, or HTTP/2 with prior knowledge) through the route's
 //! fault layer.
 
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::fault_layer::HttpRoute;
+use super::fault_layer::{HttpRoute, NoResponse};
 use super::forward;
 use super::state::RouteState;
 use super::throttle::Throttled;
+use super::watchdog::{self, Activity, ConnTimeouts, Ended, Guarded, WatchedIo};
+use crate::proxy::accept::AcceptErrors;
 use crate::proxy::tcp::RouteHandle;
 use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::Route;
@@ -71,21 +74,24 @@ async fn accept_loop(
     stop: CancellationToken,
 ) {
     let mut next_connection: u64 = 0;
+    let mut errors = AcceptErrors::new(format!("route {}", route.name));
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!(route = %route.name, error = %e, "accept failed");
+                    let pause = errors.failed(&e);
                     tokio::select! {
                         () = stop.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                        () = tokio::time::sleep(pause) => continue,
                     }
                 }
             },
         };
+        errors.succeeded();
         let _ = stream.set_nodelay(true);
+        let fd = stream.as_raw_fd();
         let connection = next_connection;
         next_connection += 1;
         let stream = Throttled::new(
@@ -95,41 +101,102 @@ async fn accept_loop(
             route.ctx.seed,
             connection,
         );
-        let stats = route.ctx.metrics.route(&route.name);
         let route = Arc::clone(&route);
         let span = tracing::debug_span!("http", route = %route.name, %peer);
         let tracker = route.ctx.tracker.clone();
         let acceptor = acceptor.clone();
-        tracker.spawn(
-            async move {
-                let _open = stats.connection_opened();
-                let service = service_fn(move |request| Arc::clone(&route).handle(request, peer));
-                let builder = auto::Builder::new(TokioExecutor::new());
-                if let Some(acceptor) = acceptor {
-                    // The TLS handshake happens in the connection's task, never in the accept loop.
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                    };
-                    if let Err(e) = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
-                    {
-                        tracing::debug!(error = %e, "HTTPS connection ended with an error");
-                    }
-                    return;
-                }
-                if let Err(e) = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %e, "HTTP connection ended with an error");
-                }
-            }
-            .instrument(span),
-        );
+        tracker.spawn(serve_connection(route, stream, fd, peer, acceptor).instrument(span));
     }
+}
+
+/// Serves one client connection until it ends, a time limit runs out, or the process stops.
+async fn serve_connection(
+    route: Arc<HttpRoute>,
+    stream: Throttled<TcpStream>,
+    fd: RawFd,
+    peer: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let stats = route.ctx.metrics.route(&route.name);
+    let _open = stats.connection_opened();
+    let limits = route
+        .ctx
+        .store
+        .current()
+        .route(&route.name)
+        .map(|r| ConnTimeouts {
+            header: r.timeouts.header,
+            idle: r.timeouts.idle,
+        })
+        .unwrap_or_default();
+    let activity = Activity::new();
+    match acceptor {
+        // The TLS handshake happens in the connection's task, never in the accept loop, and
+        // counts against the header timeout.
+        Some(acceptor) => {
+            match tokio::time::timeout(limits.header, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_http(route, stream, fd, peer, activity, limits).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
+        None => serve_http(route, stream, fd, peer, activity, limits).await,
+    }
+}
+
+async fn serve_http<S>(
+    route: Arc<HttpRoute>,
+    stream: S,
+    fd: RawFd,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    limits: ConnTimeouts,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(WatchedIo::new(stream, Arc::clone(&activity)));
+    let stop = route.ctx.shutdown.clone();
+    let abort = route.ctx.abort.clone();
+    let service_route = Arc::clone(&route);
+    let service_activity = Arc::clone(&activity);
+    let service = service_fn(move |request| {
+        let in_flight = service_activity.request();
+        let answer = Arc::clone(&service_route).handle(request, peer);
+        async move {
+            let response = answer.await?;
+            Ok::<_, NoResponse>(response.map(|body| Guarded::new(body, in_flight)))
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    let (ended, result) = watchdog::drive(
+        connection.as_mut(),
+        &activity,
+        limits,
+        (&stop, &abort),
+        |c| c.graceful_shutdown(),
+    )
+    .await;
+    match ended {
+        Ended::HeaderTimeout => tracing::debug!("connection closed: request head too slow"),
+        Ended::Idle => tracing::debug!("connection closed: idle"),
+        Ended::Aborted => {
+            tracing::debug!("connection reset: the grace period after a stop ran out");
+            reset_on_close(fd);
+        }
+        Ended::Finished => {}
+    }
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
+    drop(route);
+}
+
+/// Makes the socket behind `fd` send RST instead of FIN when it is closed.
+fn reset_on_close(fd: RawFd) {
+    // SAFETY: `fd` is the client socket of the connection that the caller still holds (it is
+    // dropped after this returns), so it is open and owned for the whole borrow.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let _ = socket2::SockRef::from(&borrowed).set_linger(Some(std::time::Duration::ZERO));
 }
