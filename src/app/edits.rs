@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 use super::{ChangeError, State, Switchboard};
 use crate::faults::FaultKind;
 use crate::rules::{Direction, Fault, Policy, Route, Subject, validate};
-use crate::store::{FileRules, Overrides, Removal, ResetReport, RuleSet, Source, Unknown, diff};
+use crate::store::{
+    FaultMeta, FileRules, Overrides, Removal, ResetReport, RuleSet, Source, Unknown, diff,
+    fault_event,
+};
 use crate::telemetry::{EventKind, EventSource, timestamp};
 
 /// A fault as the control endpoint shows it.
@@ -56,8 +59,17 @@ fn unknown(name: &str) -> impl FnOnce(Unknown) -> ChangeError + '_ {
     move |_| ChangeError::UnknownFault(name.to_string())
 }
 
-fn expiry(ttl: Option<Duration>) -> Option<SystemTime> {
-    ttl.map(|d| SystemTime::now() + d)
+/// When a fault given `ttl` now expires; a time past what the clock can hold is refused.
+fn expiry(ttl: Option<Duration>) -> Result<Option<SystemTime>, ChangeError> {
+    ttl.map(|d| {
+        SystemTime::now()
+            .checked_add(d)
+            .ok_or_else(|| ChangeError::Invalid {
+                field: Some("ttl".into()),
+                message: format!("ttl {} is too long", humantime::format_duration(d)),
+            })
+    })
+    .transpose()
 }
 
 impl Switchboard {
@@ -92,7 +104,7 @@ impl Switchboard {
         }
         let name = fault.name.clone();
         let mut candidate = state.overrides.clone();
-        candidate.create(fault, expiry(ttl));
+        candidate.create(fault, expiry(ttl)?);
         let rules = self.commit(&mut state, candidate, EventSource::Api).await?;
         self.fault_in(&rules, &name)
     }
@@ -104,7 +116,6 @@ impl Switchboard {
         update: FaultUpdate,
     ) -> Result<FaultInfo, ChangeError> {
         let mut state = self.inner.state.lock().await;
-        let mut candidate = state.overrides.clone();
         let FaultUpdate {
             enabled,
             probability,
@@ -112,6 +123,7 @@ impl Switchboard {
             kind,
             ttl,
         } = update;
+        let expires_at = ttl.map(expiry).transpose()?;
         let change = |f: &mut Fault| {
             if let Some(v) = enabled {
                 f.enabled = v;
@@ -126,10 +138,37 @@ impl Switchboard {
                 f.kind = v;
             }
         };
-        candidate
-            .update(name, &state.files, change, ttl.map(expiry))
+        // One fault changes and nothing else: validate it alone and swap in a set that shares
+        // everything else, so the cost does not grow with the number of faults.
+        let current = self.store().current();
+        let before = Arc::clone(
+            current
+                .fault(name)
+                .ok_or_else(|| ChangeError::UnknownFault(name.into()))?,
+        );
+        let mut after = (*before).clone();
+        change(&mut after);
+        check_one(&current, &after)?;
+        let state = &mut *state;
+        let (fault, expires_at) = state
+            .overrides
+            .update(name, &state.files, |f| *f = after, expires_at)
             .map_err(unknown(name))?;
-        let rules = self.commit(&mut state, candidate, EventSource::Api).await?;
+        let meta = FaultMeta {
+            source: current.meta(name).map_or(Source::File, |m| m.source),
+            expires_at,
+        };
+        let next = match current.with_fault(fault, meta) {
+            Some(next) => next,
+            None => state.overrides.merge(&state.files),
+        };
+        let rules = self.store().replace(next);
+        if let Some(now) = rules.fault(name)
+            && let Some(event) = fault_event(Some(&before), now)
+        {
+            self.inner.events.emit(EventSource::Api, event);
+        }
+        self.inner.expiry_changed.notify_one();
         self.fault_in(&rules, name)
     }
 
@@ -260,6 +299,28 @@ impl Switchboard {
         }
         self.inner.expiry_changed.notify_one();
         Ok(new)
+    }
+}
+
+/// Validates one changed fault against the route it is on.
+fn check_one(rules: &RuleSet, fault: &Fault) -> Result<(), ChangeError> {
+    let routes: Vec<&Route> = rules
+        .route(&fault.route)
+        .map(|r| r.as_ref())
+        .into_iter()
+        .collect();
+    let policy = Policy {
+        allow_ephemeral_listen: true,
+    };
+    match validate(&routes, &[fault], policy)
+        .into_iter()
+        .find(|f| matches!(f.subject, Subject::Fault(_)))
+    {
+        None => Ok(()),
+        Some(finding) => Err(ChangeError::Invalid {
+            field: finding.field.map(str::to_string),
+            message: format!("{}: {}", fault.name, finding.message),
+        }),
     }
 }
 

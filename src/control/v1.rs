@@ -111,18 +111,36 @@ fn field<T: serde::de::DeserializeOwned>(name: &str, value: Value) -> Result<T, 
 }
 
 /// `"30s"`, `"1m 30s"` or a number of seconds; `null` clears it.
+/// The longest time to live a fault may be given: a year. Longer ones are refused before
+/// any arithmetic is done on them.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn parse_ttl(value: &Value) -> Result<Option<Duration>, ApiError> {
     let bad = |why: String| ApiError::bad_field("ttl", why);
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => humantime::parse_duration(s).map(Some).map_err(|e| {
-            bad(format!(
-                "ttl {s:?} is not a duration like \"30s\" or \"5m\": {e}"
-            ))
-        }),
+        Value::String(s) => {
+            let ttl = humantime::parse_duration(s).map_err(|e| {
+                bad(format!(
+                    "ttl {s:?} is not a duration like \"30s\" or \"5m\": {e}"
+                ))
+            })?;
+            if ttl > MAX_TTL {
+                return Err(bad(format!(
+                    "ttl {s:?} is longer than the longest allowed, {}",
+                    humantime::format_duration(MAX_TTL)
+                )));
+            }
+            Ok(Some(ttl))
+        }
         Value::Number(n) => match n.as_f64() {
-            Some(secs) if (0.0..1e9).contains(&secs) => Ok(Some(Duration::from_secs_f64(secs))),
-            _ => Err(bad(format!("ttl {n} is not a number of seconds"))),
+            Some(secs) if (0.0..=MAX_TTL.as_secs_f64()).contains(&secs) => {
+                Ok(Some(Duration::from_secs_f64(secs)))
+            }
+            _ => Err(bad(format!(
+                "ttl {n} is not a number of seconds between 0 and {}",
+                MAX_TTL.as_secs()
+            ))),
         },
         other => Err(bad(format!(
             "ttl must be a duration string or seconds, not {other}"

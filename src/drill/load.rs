@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::scenario::{Action, Check, Scenario};
 use crate::rules::{Problem, RulesError};
@@ -141,6 +142,18 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
             "a drill needs at least one step: nothing would be injected".into(),
         );
     }
+    for (field, value) in durations(scenario) {
+        if value > MAX_DURATION {
+            at(
+                &scenario.name,
+                format!(
+                    "{field} is {}; a drill's durations are at most {}",
+                    humantime::format_duration(value),
+                    humantime::format_duration(MAX_DURATION)
+                ),
+            );
+        }
+    }
     let mut added = HashSet::new();
     for step in &scenario.steps {
         match &step.action {
@@ -193,6 +206,52 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         }
     }
     problems
+}
+
+/// The longest duration a drill may give anywhere. Longer ones are refused before any
+/// arithmetic is done on them (a deadline of `now + 300000000000 years` overflows).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Every duration in `scenario`, named as its field is written.
+fn durations(scenario: &Scenario) -> Vec<(String, Duration)> {
+    let mut all = vec![
+        ("baseline".to_string(), scenario.baseline),
+        ("observe".to_string(), scenario.observe),
+    ];
+    for p in &scenario.probes {
+        let n = &p.name;
+        all.push((format!("probe {n:?} interval"), p.interval));
+        all.push((format!("probe {n:?} timeout"), p.timeout));
+        all.push((format!("probe {n:?} steady.window"), p.steady.window));
+        if let Some(d) = p.steady.max_p99 {
+            all.push((format!("probe {n:?} steady.max_p99"), d));
+        }
+        if let Some(d) = p.recover_within {
+            all.push((format!("probe {n:?} recover_within"), d));
+        }
+    }
+    for a in &scenario.abort {
+        all.push((format!("abort of {:?} for", a.probe), a.sustained));
+    }
+    for (i, step) in scenario.steps.iter().enumerate() {
+        all.push((format!("steps[{i}].at"), step.at));
+        match &step.action {
+            Action::Ramp { over, every, .. } => {
+                all.push((format!("steps[{i}] ramp over"), *over));
+                all.push((format!("steps[{i}] ramp every"), *every));
+            }
+            Action::Flap {
+                on, off, lasting, ..
+            } => {
+                all.push((format!("steps[{i}] flap on"), *on));
+                all.push((format!("steps[{i}] flap off"), *off));
+                all.push((format!("steps[{i}] flap for"), *lasting));
+            }
+            Action::Hold(d) => all.push((format!("steps[{i}] hold"), *d)),
+            _ => {}
+        }
+    }
+    all
 }
 
 /// The 1-based line and column of the first occurrence of `needle`, or 1:1.

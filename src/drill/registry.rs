@@ -148,11 +148,27 @@ impl Registry {
         }
         let control = Control::Local(app.clone());
         let watched = entry.clone();
+        let app = app.clone();
+        // What the drill may touch, as it is now: if the runner dies before its own restore,
+        // this puts it back.
+        let before = Snapshot::take(&app, &scenario);
         tokio::spawn(async move {
             let watchdog = tokio::spawn(watch_lease(watched.clone()));
-            let result = runner::run(&scenario, &control, stop_rx, Some(progress_tx))
-                .await
-                .map_err(|e| e.to_string());
+            let run = tokio::spawn(async move {
+                runner::run(&scenario, &control, stop_rx, Some(progress_tx))
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            let result = match run.await {
+                Ok(result) => result,
+                Err(failure) => {
+                    tracing::error!(error = %failure, "a drill task failed; rolling its faults back");
+                    before.restore(&app).await;
+                    Err(format!(
+                        "the drill task failed ({failure}); every fault it touched was put back"
+                    ))
+                }
+            };
             watchdog.abort();
             *lock(&watched.result) = Some(result);
         });
@@ -189,6 +205,62 @@ impl Registry {
             .find(|e| e.id == id)
             .cloned()
             .ok_or_else(|| RegistryError::Unknown(id.to_string()))
+    }
+}
+
+/// The faults a drill names, as they were before it started.
+struct Snapshot {
+    existing: Vec<crate::app::FaultInfo>,
+    added: Vec<String>,
+}
+
+impl Snapshot {
+    fn take(app: &Switchboard, scenario: &Scenario) -> Self {
+        use super::scenario::Action;
+        let mut existing = Vec::new();
+        let mut added = Vec::new();
+        for step in &scenario.steps {
+            let name = match &step.action {
+                // A name already in use is not the drill's to remove.
+                Action::Add(fault) if app.fault(&fault.name).is_err() => {
+                    added.push(fault.name.clone());
+                    continue;
+                }
+                Action::Add(_) => continue,
+                Action::Enable(f) | Action::Disable(f) => f,
+                Action::Patch { fault, .. }
+                | Action::Ramp { fault, .. }
+                | Action::Flap { fault, .. } => fault,
+                Action::Hold(_) => continue,
+            };
+            if let Ok(info) = app.fault(name)
+                && !existing
+                    .iter()
+                    .any(|e: &crate::app::FaultInfo| e.fault.name == *name)
+            {
+                existing.push(info);
+            }
+        }
+        Snapshot { existing, added }
+    }
+
+    async fn restore(&self, app: &Switchboard) {
+        for name in &self.added {
+            let _ = app.remove_fault(name).await;
+        }
+        for info in &self.existing {
+            let f = &info.fault;
+            let update = crate::app::FaultUpdate {
+                enabled: Some(f.enabled),
+                probability: Some(f.probability),
+                direction: Some(f.direction),
+                kind: Some(f.kind.clone()),
+                ttl: Some(None),
+            };
+            if let Err(e) = app.update_fault(&f.name, update).await {
+                tracing::error!(fault = %f.name, error = %e, "could not put a fault back");
+            }
+        }
     }
 }
 

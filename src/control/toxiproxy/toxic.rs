@@ -238,7 +238,8 @@ fn toxiproxy_attribute(kind: &str, field: &'static str) -> &'static str {
 /// Checks a toxicity the way probabilities are checked.
 pub fn check_toxicity(toxicity: f64) -> Result<f64, ToxiError> {
     if (0.0..=1.0).contains(&toxicity) {
-        Ok(toxicity)
+        // -0.0 is within the range, and would be echoed back as "-0.0"; adding 0.0 makes it 0.
+        Ok(toxicity + 0.0)
     } else {
         Err(ToxiError::bad_request(format!(
             "bad request body: toxicity {toxicity} is outside 0.0..=1.0"
@@ -278,6 +279,14 @@ mod tests {
             assert_eq!(back_kind, kind);
             assert_eq!(Value::Object(back), attributes, "{kind}");
         }
+    }
+
+    #[test]
+    fn a_negative_zero_toxicity_is_zero() {
+        let t = check_toxicity(-0.0).expect("in range");
+        assert!(t.is_sign_positive(), "{t}");
+        assert_eq!(serde_json::to_string(&t).expect("json"), "0.0");
+        assert!(check_toxicity(-0.1).is_err());
     }
 
     #[test]
