@@ -51,6 +51,7 @@ struct Inner {
     ctx: ProxyContext,
     events: EventBus,
     state: Mutex<State>,
+    health: std::sync::Mutex<RulesHealth>,
     shutdown: Shutdown,
     started: SystemTime,
     rules_dir: Option<PathBuf>,
@@ -64,8 +65,16 @@ struct State {
     files: FileRules,
     overrides: Overrides,
     routes: RouteTable,
+}
+
+/// How the rules directory is doing: read by `/v1/status` without waiting for a change in
+/// progress, so it lives outside [`State`]'s lock.
+#[derive(Debug, Default)]
+struct RulesHealth {
     last_reload: Option<SystemTime>,
     last_rejected: Option<Vec<Problem>>,
+    /// Why hot reload is not watching right now (the directory is gone, say); None while it is.
+    watch_problem: Option<String>,
 }
 
 /// Why a Switchboard could not start.
@@ -89,6 +98,7 @@ impl Switchboard {
             metrics: Arc::new(Metrics::new()),
             tracker: shutdown.tracker().clone(),
             shutdown: shutdown.child(),
+            abort: shutdown.abort_token(),
         };
         let mut routes = RouteTable::new();
         let current = ctx.store.current();
@@ -112,8 +122,10 @@ impl Switchboard {
                     files,
                     overrides,
                     routes,
+                }),
+                health: std::sync::Mutex::new(RulesHealth {
                     last_reload: Some(SystemTime::now()),
-                    last_rejected: None,
+                    ..RulesHealth::default()
                 }),
                 shutdown,
                 started: SystemTime::now(),
@@ -172,9 +184,16 @@ impl Switchboard {
         self.replace_files(&mut state, files).await
     }
 
-    /// Stops accepting, then waits up to `grace` for open connections. Returns whether all
-    /// of them finished in time.
-    pub async fn shutdown(&self, grace: Duration) -> bool {
+    fn health(&self) -> std::sync::MutexGuard<'_, RulesHealth> {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops accepting, then waits up to `grace` for open connections; those still open
+    /// then are reset. Returns how many were.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
         self.inner.state.lock().await.routes.clear().await;
         self.inner.shutdown.drain(grace).await
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{ChangeError, Switchboard};
 use crate::rules::{LoadOptions, Problem, RulesError, load_dir};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::store::{DirWatcher, watch_dir};
 use crate::telemetry::{EventKind, EventSource};
@@ -29,8 +29,9 @@ impl Switchboard {
             .ok_or(ChangeError::NoRulesDir)?;
         let loaded = read_dir(dir.clone(), self.inner.load).await;
         let mut state = self.inner.state.lock().await;
+        let rejected_before = self.health().last_rejected.is_some();
         let result = match loaded {
-            Ok(files) if files == state.files && state.last_rejected.is_none() => {
+            Ok(files) if files == state.files && !rejected_before => {
                 tracing::debug!("rules directory changed on disk but not in content");
                 return Ok(());
             }
@@ -39,8 +40,11 @@ impl Switchboard {
         };
         match &result {
             Ok(()) => {
-                state.last_reload = Some(SystemTime::now());
-                state.last_rejected = None;
+                {
+                    let mut health = self.health();
+                    health.last_reload = Some(SystemTime::now());
+                    health.last_rejected = None;
+                }
                 self.metrics().reload(true);
                 let rules = self.store().current();
                 self.inner.events.emit(
@@ -53,7 +57,7 @@ impl Switchboard {
             }
             Err(e) => {
                 let problems = problems_of(e, &dir);
-                state.last_rejected = Some(problems.clone());
+                self.health().last_rejected = Some(problems.clone());
                 self.metrics().reload(false);
                 self.inner
                     .events
@@ -93,26 +97,82 @@ fn problems_of(error: &ChangeError, dir: &Path) -> Vec<Problem> {
     }
 }
 
-/// Starts watching `dir` now, so that a change made as soon as start-up returns is seen, and
-/// reloads after every burst of changes until shutdown.
-pub(super) fn watch(app: &Switchboard, dir: &Path) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    match watch_dir(dir, tx) {
-        Ok(watcher) => {
-            tokio::spawn(watch_loop(app.clone(), watcher, rx));
-        }
-        Err(e) => {
-            tracing::error!(dir = %dir.display(), error = %e, "cannot watch the rules directory; hot reload is off");
-        }
+/// How often the watch checks that the directory it watches is still the one at its path.
+/// A deleted directory takes its inotify watch with it, and a new directory (or a new mount)
+/// at the same path is a different one: only looking again finds it.
+const REARM_CHECK: Duration = Duration::from_millis(500);
+
+/// Which directory is at a path: its device and inode.
+fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .filter(std::fs::Metadata::is_dir)
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// A watch on one directory, and which directory it was.
+struct Armed {
+    _watcher: DirWatcher,
+    identity: Option<(u64, u64)>,
+}
+
+fn arm(dir: &Path, tx: &UnboundedSender<()>) -> Result<Armed, String> {
+    let identity = dir_identity(dir);
+    match watch_dir(dir, tx.clone()) {
+        Ok(watcher) => Ok(Armed {
+            _watcher: watcher,
+            identity,
+        }),
+        Err(e) => Err(format!(
+            "not watching {}: {e}; hot reload resumes when it can be watched",
+            dir.display()
+        )),
     }
 }
 
-async fn watch_loop(app: Switchboard, _watcher: DirWatcher, mut rx: UnboundedReceiver<()>) {
+/// Starts watching `dir` now, so that a change made as soon as start-up returns is seen, and
+/// reloads after every burst of changes until shutdown. The watch is re-armed whenever the
+/// directory is deleted and made again, or replaced by another.
+pub(super) fn watch(app: &Switchboard, dir: &Path) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let armed = match arm(dir, &tx) {
+        Ok(armed) => Some(armed),
+        Err(problem) => {
+            tracing::error!("{problem}");
+            app.health().watch_problem = Some(problem);
+            None
+        }
+    };
+    tokio::spawn(watch_loop(app.clone(), dir.to_path_buf(), armed, tx, rx));
+}
+
+async fn watch_loop(
+    app: Switchboard,
+    dir: PathBuf,
+    mut armed: Option<Armed>,
+    tx: UnboundedSender<()>,
+    mut rx: UnboundedReceiver<()>,
+) {
     let stop = app.stopping();
+    let mut check = tokio::time::interval(REARM_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             event = rx.recv() => if event.is_none() { return },
+            _ = check.tick() => {
+                let now = dir_identity(&dir);
+                let current = armed.as_ref().and_then(|a| a.identity);
+                if now == current && armed.is_some() {
+                    continue;
+                }
+                armed = rearm(&app, &dir, &tx, now);
+                if armed.is_none() || now.is_none() {
+                    continue;
+                }
+                // A new directory: what is in it now was never seen. Load it.
+            }
         }
         let burst_start = Instant::now();
         loop {
@@ -125,6 +185,42 @@ async fn watch_loop(app: Switchboard, _watcher: DirWatcher, mut rx: UnboundedRec
         }
         // A rejected reload is reported by `reload` itself.
         let _ = app.reload().await;
+    }
+}
+
+/// Watches `dir` anew after it disappeared or was replaced; says so in the log and status.
+fn rearm(
+    app: &Switchboard,
+    dir: &Path,
+    tx: &UnboundedSender<()>,
+    identity: Option<(u64, u64)>,
+) -> Option<Armed> {
+    if identity.is_none() {
+        let problem = format!(
+            "the rules directory {} is gone; the rules in force stay, and hot reload resumes when it is back",
+            dir.display()
+        );
+        let mut health = app.health();
+        if health.watch_problem.as_ref() != Some(&problem) {
+            tracing::warn!("{problem}");
+            health.watch_problem = Some(problem);
+        }
+        return None;
+    }
+    match arm(dir, tx) {
+        Ok(armed) => {
+            tracing::info!(dir = %dir.display(), "the rules directory is back (or was replaced); watching it again");
+            app.health().watch_problem = None;
+            Some(armed)
+        }
+        Err(problem) => {
+            let mut health = app.health();
+            if health.watch_problem.as_ref() != Some(&problem) {
+                tracing::warn!("{problem}");
+                health.watch_problem = Some(problem);
+            }
+            None
+        }
     }
 }
 

@@ -31,12 +31,15 @@ pub struct Status {
     pub faults: usize,
     /// Faults enabled.
     pub faults_enabled: usize,
+    /// `watching` while hot reload sees the rules directory, else why it does not.
+    pub rules_watch: String,
 }
 
 impl Switchboard {
     /// The state now.
     pub async fn status(&self) -> Status {
-        let state = self.inner.state.lock().await;
+        // No await: the status never waits behind a change in progress.
+        let health = self.health();
         let rules = self.store().current();
         Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -45,11 +48,16 @@ impl Switchboard {
                 .map_or(0, |d| d.as_secs()),
             rules_dir: self.inner.rules_dir.clone(),
             seed: self.seed(),
-            last_reload: state.last_reload.map(timestamp),
-            last_rejected: state.last_rejected.clone(),
+            last_reload: health.last_reload.map(timestamp),
+            last_rejected: health.last_rejected.clone(),
             routes: rules.routes().len(),
             faults: rules.faults().len(),
             faults_enabled: rules.faults().iter().filter(|f| f.enabled).count(),
+            rules_watch: match (&self.inner.rules_dir, &health.watch_problem) {
+                (None, _) => "off (no rules directory)".into(),
+                (Some(_), None) => "watching".into(),
+                (Some(_), Some(problem)) => problem.clone(),
+            },
         }
     }
 }

@@ -1,5 +1,8 @@
 //! What changed between two rule sets, as events.
 
+use std::sync::Arc;
+
+use crate::rules::Fault;
 use crate::store::RuleSet;
 use crate::telemetry::EventKind;
 
@@ -36,22 +39,12 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<EventKind> {
         }
     }
     for fault in new.faults() {
-        let name = fault.name.clone();
-        match old.fault(&fault.name) {
-            None => events.push(EventKind::FaultAdded {
-                fault: name,
-                enabled: fault.enabled,
-            }),
-            Some(before) if before.enabled != fault.enabled => events.push(if fault.enabled {
-                EventKind::FaultEnabled { fault: name }
-            } else {
-                EventKind::FaultDisabled { fault: name }
-            }),
-            Some(before) if **before != **fault => {
-                events.push(EventKind::FaultChanged { fault: name })
-            }
-            Some(_) => {}
+        let before = old.fault(&fault.name);
+        // The same Arc is the same fault: most of a large set is shared between versions.
+        if before.is_some_and(|b| Arc::ptr_eq(b, fault)) {
+            continue;
         }
+        events.extend(fault_event(before.map(|b| &**b), fault));
     }
     for fault in old.faults() {
         if new.fault(&fault.name).is_none() {
@@ -61,6 +54,24 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<EventKind> {
         }
     }
     events
+}
+
+/// The event that turns `before` (None: it did not exist) into `after`, if any.
+pub fn fault_event(before: Option<&Fault>, after: &Fault) -> Option<EventKind> {
+    let name = after.name.clone();
+    match before {
+        None => Some(EventKind::FaultAdded {
+            fault: name,
+            enabled: after.enabled,
+        }),
+        Some(b) if b.enabled != after.enabled => Some(if after.enabled {
+            EventKind::FaultEnabled { fault: name }
+        } else {
+            EventKind::FaultDisabled { fault: name }
+        }),
+        Some(b) if *b != *after => Some(EventKind::FaultChanged { fault: name }),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]

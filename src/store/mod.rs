@@ -11,7 +11,7 @@ mod rule_set;
 mod store;
 mod watcher;
 
-pub use diff::diff;
+pub use diff::{diff, fault_event};
 pub use overrides::{FaultMeta, FileRules, Overrides, Removal, ResetReport, Source, Unknown};
 pub use rule_set::RuleSet;
 pub use store::Store;

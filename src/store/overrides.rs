@@ -6,7 +6,7 @@
 //! fault the same way, and drops it when the file's definition changed: the later edit wins.
 //! API-created faults and routes survive reloads unless a file defines the same name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -90,18 +90,19 @@ impl Overrides {
     /// The file rules with every change applied, as a rule set; drops changes that a file
     /// edit superseded and API items whose name a file now uses.
     pub fn merge(&mut self, files: &FileRules) -> RuleSet {
-        self.patched.retain(|name, patched| {
-            files
-                .faults
-                .iter()
-                .any(|f| &f.name == name && *f == patched.base)
-        });
+        // Indexed once, so a merge costs time in proportion to the number of rules.
+        let file_faults: HashMap<&str, &Fault> =
+            files.faults.iter().map(|f| (f.name.as_str(), f)).collect();
+        let file_routes: HashMap<&str, &Route> =
+            files.routes.iter().map(|r| (r.name.as_str(), r)).collect();
+        self.patched
+            .retain(|name, patched| file_faults.get(name.as_str()) == Some(&&patched.base));
         self.patched_routes
-            .retain(|name, (base, _)| files.routes.iter().any(|r| &r.name == name && r == base));
+            .retain(|name, (base, _)| file_routes.get(name.as_str()) == Some(&&*base));
         self.routes
-            .retain(|r| !files.routes.iter().any(|f| f.name == r.name));
+            .retain(|r| !file_routes.contains_key(r.name.as_str()));
         self.created
-            .retain(|e| !files.faults.iter().any(|f| f.name == e.fault.name));
+            .retain(|e| !file_faults.contains_key(e.fault.name.as_str()));
 
         let routes = files
             .routes
@@ -135,27 +136,34 @@ impl Overrides {
     }
 
     /// Changes the fault `name`, wherever it was defined. `expires_at` replaces the time to
-    /// live when given (`Some(None)` clears it).
+    /// live when given (`Some(None)` clears it). Returns the fault as it now is and when it
+    /// expires.
     pub fn update(
         &mut self,
         name: &str,
         files: &FileRules,
         change: impl FnOnce(&mut Fault),
         expires_at: Option<Option<SystemTime>>,
-    ) -> Result<(), Unknown> {
-        let entry = self.entry_mut(name, files).ok_or(Unknown)?;
+    ) -> Result<(Fault, Option<SystemTime>), Unknown> {
+        let base = || files.faults.iter().find(|f| f.name == name);
+        let entry = self.entry_mut(name, base).ok_or(Unknown)?;
         change(&mut entry.fault);
         if let Some(expires_at) = expires_at {
             entry.expires_at = expires_at;
         }
-        Ok(())
+        Ok((entry.fault.clone(), entry.expires_at))
     }
 
-    fn entry_mut(&mut self, name: &str, files: &FileRules) -> Option<&mut Entry> {
+    /// The run-time entry of `name`, made from its file definition (`base`) on first change.
+    fn entry_mut<'f>(
+        &mut self,
+        name: &str,
+        base: impl FnOnce() -> Option<&'f Fault>,
+    ) -> Option<&mut Entry> {
         if let Some(i) = self.created.iter().position(|e| e.fault.name == name) {
             return Some(&mut self.created[i]);
         }
-        let base = files.faults.iter().find(|f| f.name == name)?;
+        let base = base()?;
         let patched = self
             .patched
             .entry(name.to_string())
@@ -198,8 +206,10 @@ impl Overrides {
         };
         self.created.clear();
         for fault in &files.faults {
-            // Every name here is in the files, so the update cannot miss.
-            let _ = self.update(&fault.name, files, |f| f.enabled = false, Some(None));
+            if let Some(entry) = self.entry_mut(&fault.name, || Some(fault)) {
+                entry.fault.enabled = false;
+                entry.expires_at = None;
+            }
         }
         for route in &report.routes_enabled {
             let _ = self.update_route(route, files, |r| r.enabled = true);
