@@ -104,8 +104,15 @@ fn read_dir_sources(dir: &Path) -> Result<Vec<Source>, RulesError> {
             .and_then(|n| n.to_str())
             .is_none_or(|n| n.starts_with('.'));
         // `is_file` follows symlinks, which a ConfigMap's files are.
-        if !hidden && path.extension().is_some_and(|e| e == "ron") && path.is_file() {
+        if hidden || path.extension().is_none_or(|e| e != "ron") {
+            continue;
+        }
+        if path.is_file() {
             paths.push(path);
+        } else {
+            // A directory, a socket or a dangling symlink named like a rules file is most likely
+            // a mistake (a ConfigMap key mounted wrongly, a broken link): say so.
+            tracing::warn!(path = %path.display(), "skipping a *.ron entry that is not a regular file");
         }
     }
     paths.sort();

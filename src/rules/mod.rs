@@ -13,5 +13,5 @@ mod validate;
 pub use error::{Problem, RulesError};
 pub(crate) use load::ron_options;
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
-pub use model::{Direction, Fault, Match, Protocol, Route, RulesFile, TlsFiles};
-pub use validate::{Finding, Policy, Subject, validate};
+pub use model::{Direction, Fault, Match, Protocol, Route, RouteTimeouts, RulesFile, TlsFiles};
+pub use validate::{Finding, MAX_NAME, Policy, Subject, check_name, validate};

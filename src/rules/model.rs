@@ -1,5 +1,7 @@
 //! Serde types for one rules file. Field names here are the public file format.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultKind;
@@ -44,6 +46,51 @@ pub struct Route {
     /// Do not verify an `https://` upstream's certificate (test environments only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
+    /// Time limits; every one has a default.
+    #[serde(default, skip_serializing_if = "RouteTimeouts::is_default")]
+    pub timeouts: RouteTimeouts,
+}
+
+/// A route's time limits: `timeouts: (connect: "5s", response: "30s")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteTimeouts {
+    /// HTTP: a client's request head must arrive within this (from accept, or from its first
+    /// byte on a kept-alive connection).
+    #[serde(with = "humantime_serde")]
+    pub header: Duration,
+    /// HTTP: a client connection with no request in progress and no bytes moving is closed
+    /// after this.
+    #[serde(with = "humantime_serde")]
+    pub idle: Duration,
+    /// Dialing the upstream gives up after this (TCP: the connection is closed; HTTP: 502).
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// HTTP: an upstream that has not sent its response head within this is answered 504.
+    /// None by default: a slow upstream is often what is being rehearsed.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response: Option<Duration>,
+}
+
+impl Default for RouteTimeouts {
+    fn default() -> Self {
+        RouteTimeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(300),
+            connect: Duration::from_secs(10),
+            response: None,
+        }
+    }
+}
+
+impl RouteTimeouts {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Route {
@@ -62,6 +109,7 @@ impl Route {
             tls: None,
             upstream_ca: None,
             insecure_skip_verify: false,
+            timeouts: RouteTimeouts::default(),
         }
     }
 }

@@ -28,6 +28,79 @@ pub struct Policy {
     pub allow_ephemeral_listen: bool,
 }
 
+/// The longest name a route or fault may have.
+pub const MAX_NAME: usize = 128;
+
+/// Names must be usable in a URL path, a log line and a metric label as they are:
+/// `[A-Za-z0-9._:-]{1,128}` (`:` for Toxiproxy-made `proxy:toxic` names). A name outside that
+/// could be created but never addressed again (`x/y` cannot be deleted through the API).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "name is {} bytes long; at most {MAX_NAME} are allowed",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        Some(c) => Err(format!(
+            "name {name:?} contains {c:?}; names use only letters, digits, '.', '_', ':' and '-'"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether two listen addresses cannot both be bound: the same port, and the same address
+/// or a wildcard that covers the other (`[::]` covers IPv4 too on a dual-stack host).
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() {
+        return false;
+    }
+    let v6_any = |x: SocketAddr| x.is_ipv6() && x.ip().is_unspecified();
+    a.ip() == b.ip()
+        || v6_any(a)
+        || v6_any(b)
+        || (a.is_ipv4() == b.is_ipv4() && (a.ip().is_unspecified() || b.ip().is_unspecified()))
+}
+
+/// The longest timeout a route may set.
+const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn check_timeouts(route: &Route) -> Result<(), (&'static str, String)> {
+    let t = &route.timeouts;
+    let default = super::model::RouteTimeouts::default();
+    if route.protocol == Protocol::Tcp
+        && (t.header != default.header || t.idle != default.idle || t.response.is_some())
+    {
+        return Err((
+            "timeouts",
+            "only timeouts.connect applies to a Tcp route; header, idle and response are for Http routes".into(),
+        ));
+    }
+    let given = [
+        ("header", Some(t.header)),
+        ("idle", Some(t.idle)),
+        ("connect", Some(t.connect)),
+        ("response", t.response),
+    ];
+    for (field, value) in given {
+        if let Some(d) = value
+            && (d.is_zero() || d > MAX_TIMEOUT)
+        {
+            return Err((
+                "timeouts",
+                format!("timeouts.{field} must be more than 0 and at most 24h"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every problem in the merged rules, in order.
 pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -41,8 +114,8 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
                 message,
             })
         };
-        if route.name.trim().is_empty() {
-            say("name", "a route needs a non-empty name".into());
+        if let Err(message) = check_name(&route.name) {
+            say("name", format!("route {message}"));
         } else if !names.insert(route.name.as_str()) {
             say("name", format!("route name {:?} is used twice", route.name));
         }
@@ -62,11 +135,17 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
                 ),
             ),
             Ok(addr) if addr.port() != 0 => {
-                if let Some(other) = listens.insert(addr, &route.name) {
+                if let Some((other, other_addr)) = listens.iter().find(|(a, _)| overlap(**a, addr))
+                {
                     say(
                         "listen",
-                        format!("listen {addr} is already used by route {other:?}"),
+                        format!(
+                            "listen {addr} cannot be bound beside route {other_addr:?}'s {other}: \
+                             the same port on an overlapping address"
+                        ),
                     );
+                } else {
+                    listens.insert(addr, &route.name);
                 }
             }
             Ok(_) => {}
@@ -81,6 +160,9 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
         if let Err((field, message)) = check_tls(route) {
             say(field, message);
         }
+        if let Err((field, message)) = check_timeouts(route) {
+            say(field, message);
+        }
     }
 
     let mut fault_names = HashSet::new();
@@ -92,8 +174,8 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
                 message,
             })
         };
-        if fault.name.trim().is_empty() {
-            say("name", "a fault needs a non-empty name".into());
+        if let Err(message) = check_name(&fault.name) {
+            say("name", format!("fault {message}"));
         } else if !fault_names.insert(fault.name.as_str()) {
             say("name", format!("fault name {:?} is used twice", fault.name));
         }

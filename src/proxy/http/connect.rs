@@ -37,11 +37,16 @@ impl<C> DelayedConnector<C> {
         }
     }
 
-    /// The delay for the next dial: the enabled connect delays whose draw says yes.
-    fn delay(&self) -> Duration {
+    /// The delay for the next dial (the enabled connect delays whose draw says yes) and the
+    /// route's connect timeout.
+    fn delay(&self) -> (Duration, Duration) {
         let dial = self.dials.fetch_add(1, Ordering::Relaxed);
         let rules = self.store.current();
-        rules
+        let timeout = rules
+            .route(&self.route)
+            .map(|r| r.timeouts.connect)
+            .unwrap_or_else(|| crate::rules::RouteTimeouts::default().connect);
+        let delay = rules
             .faults_for(&self.route)
             .iter()
             .filter(|f| f.enabled)
@@ -51,7 +56,8 @@ impl<C> DelayedConnector<C> {
             })
             .filter(|(f, _)| rng::decide(self.seed, &self.route, &f.name, dial, f.probability))
             .map(|(_, ms)| Duration::from_millis(ms))
-            .sum()
+            .sum();
+        (delay, timeout)
     }
 }
 
@@ -59,6 +65,7 @@ impl<C> Service<Uri> for DelayedConnector<C>
 where
     C: Service<Uri> + Clone + Send + 'static,
     C::Future: Send + 'static,
+    C::Error: From<std::io::Error>,
 {
     type Response = C::Response;
     type Error = C::Error;
@@ -69,13 +76,24 @@ where
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let delay = self.delay();
+        let (delay, timeout) = self.delay();
         let dial = self.inner.call(uri);
         Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            dial.await
+            // The injected delay is the fault; the timeout bounds the real dial only.
+            match tokio::time::timeout(timeout, dial).await {
+                Ok(result) => result,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connect timed out after {}",
+                        humantime::format_duration(timeout)
+                    ),
+                )
+                .into()),
+            }
         })
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
@@ -83,6 +84,54 @@ fn is_grpc(parts: &Parts) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
+/// A 504: the upstream did not send its response head within the route's response timeout.
+fn gateway_timeout(upstream: &hyper::Uri, limit: std::time::Duration) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "error": format!(
+            "upstream {upstream} sent no response within {} (the route's response timeout)",
+            humantime::format_duration(limit)
+        )
+    });
+    status_response(
+        504,
+        body.to_string(),
+        &[(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+    )
+}
+
+/// The most of an unread request body an injected answer reads and discards, so that the
+/// client's keep-alive connection survives as it would with a real upstream's answer.
+pub const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// How long an injected answer waits for the rest of a request body.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends an answer made up in place of the upstream's. HTTP/1.1 has one stream per connection:
+/// a request body left unread would make the connection unusable, and hyper would close it
+/// after the answer without saying so, failing the client's next request on it. A real
+/// upstream reads the body, so this does too, up to [`DRAIN_LIMIT`] and [`DRAIN_TIME`]; a
+/// larger or slower body gets `Connection: close`, so the client knows not to reuse it.
+async fn answer_early(
+    body: Incoming,
+    version: hyper::Version,
+    mut answer: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    if version >= hyper::Version::HTTP_2 || body.is_end_stream() {
+        return answer;
+    }
+    let drained = http_body_util::Limited::new(body, DRAIN_LIMIT).collect();
+    let complete = matches!(tokio::time::timeout(DRAIN_TIME, drained).await, Ok(Ok(_)));
+    if !complete {
+        answer
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    answer
+}
+
 impl HttpRoute {
     /// The faults that apply to this request, in order.
     fn select(&self, rules: &RuleSet, parts: &Parts, index: u64) -> Vec<Arc<Fault>> {
@@ -125,8 +174,8 @@ impl HttpRoute {
         peer: std::net::SocketAddr,
     ) -> Result<Response<ProxyBody>, NoResponse> {
         let rules = self.ctx.store.current();
-        let upstream = match rules.route(&self.name) {
-            Some(route) if route.enabled => route.upstream.clone(),
+        let (upstream, response_timeout) = match rules.route(&self.name) {
+            Some(route) if route.enabled => (route.upstream.clone(), route.timeouts.response),
             _ => return Err(NoResponse::RouteGone(self.name.to_string())),
         };
         let index = self.state.next_request();
@@ -158,7 +207,8 @@ impl HttpRoute {
                             ))
                         })
                         .collect();
-                    return Ok(status_response(a.status, a.body.clone(), &headers));
+                    let answer = status_response(a.status, a.body.clone(), &headers);
+                    return Ok(answer_early(body, parts.version, answer).await);
                 }
                 FaultKind::GrpcAbort(g) if is_grpc(&parts) => {
                     let mut headers = vec![
@@ -174,21 +224,24 @@ impl HttpRoute {
                     if let Ok(message) = HeaderValue::from_str(&g.message) {
                         headers.push((HeaderName::from_static("grpc-message"), message));
                     }
-                    return Ok(status_response(200, String::new(), &headers));
+                    let answer = status_response(200, String::new(), &headers);
+                    return Ok(answer_early(body, parts.version, answer).await);
                 }
                 FaultKind::FailNth(f) if self.state.nth(&fault.name, f.n) => {
-                    let body = serde_json::json!({ "error": format!("failed by fault {:?} (every {} requests)", fault.name, f.n) });
-                    return Ok(status_response(f.status, body.to_string(), &[]));
+                    let error = serde_json::json!({ "error": format!("failed by fault {:?} (every {} requests)", fault.name, f.n) });
+                    let answer = status_response(f.status, error.to_string(), &[]);
+                    return Ok(answer_early(body, parts.version, answer).await);
                 }
                 FaultKind::RateLimit(r) => {
                     if let Err(wait) = self.state.take(&fault.name, r.per_sec, Instant::now()) {
                         let retry = HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64);
-                        let body = serde_json::json!({ "error": format!("rate limited by fault {:?} ({} per second)", fault.name, r.per_sec) });
-                        return Ok(status_response(
+                        let error = serde_json::json!({ "error": format!("rate limited by fault {:?} ({} per second)", fault.name, r.per_sec) });
+                        let answer = status_response(
                             r.status,
-                            body.to_string(),
+                            error.to_string(),
                             &[(header::RETRY_AFTER, retry)],
-                        ));
+                        );
+                        return Ok(answer_early(body, parts.version, answer).await);
                     }
                 }
                 FaultKind::Delay(d) => {
@@ -207,7 +260,14 @@ impl HttpRoute {
             Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
         };
         let asked = Instant::now();
-        let mut response = forward(&self.client, &upstream, parts, body, peer, self.tls).await;
+        let forwarded = forward(&self.client, &upstream, parts, body, peer, self.tls);
+        let mut response = match response_timeout {
+            None => forwarded.await,
+            Some(limit) => match tokio::time::timeout(limit, forwarded).await {
+                Ok(response) => response,
+                Err(_) => gateway_timeout(&upstream, limit),
+            },
+        };
         self.stats.upstream(asked.elapsed());
 
         for fault in &faults {

@@ -13,10 +13,6 @@ use crate::faults::PartitionMode;
 use crate::proxy::ProxyContext;
 use crate::store::RuleSet;
 
-/// A dial that takes longer than this is a failure: the client is closed and the error
-/// counted, rather than left hanging on an unreachable upstream.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Serves one client of `route` until the connection ends.
 pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: ProxyContext) {
     let stats = ctx.metrics.route(&route);
@@ -33,16 +29,18 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
         tokio::time::sleep(delay).await;
     }
     // The upstream is read at dial time, so changing it needs no rebind.
-    let Some(upstream_addr) = ctx
+    // A dial that takes longer than the route's connect timeout is a failure: the client is
+    // closed and the error counted, rather than left hanging on an unreachable upstream.
+    let Some((upstream_addr, dial_timeout)) = ctx
         .store
         .current()
         .route(&route)
-        .map(|r| r.upstream.clone())
+        .map(|r| (r.upstream.clone(), r.timeouts.connect))
     else {
         tracing::debug!("route removed before dial");
         return;
     };
-    let upstream = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&upstream_addr))
+    let upstream = match tokio::time::timeout(dial_timeout, TcpStream::connect(&upstream_addr))
         .await
     {
         Ok(Ok(stream)) => stream,
@@ -69,7 +67,10 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
         stats: &stats,
         metrics: &ctx.metrics,
     };
-    let ending = session.run(&mut rules).await;
+    let ending = tokio::select! {
+        ending = session.run(&mut rules) => ending,
+        () = ctx.abort.cancelled() => Ending::Cut(Cut::Reset("the grace period after a stop ran out")),
+    };
     match ending {
         Ending::Finished => tracing::debug!("connection finished"),
         Ending::Stopped => {}
@@ -117,8 +118,26 @@ async fn wait_out_partition(
                         plan.refresh(&snapshot, Instant::now(), &ctx.metrics);
                     }
                     () = ctx.shutdown.cancelled() => return false,
+                    // The client left: nothing is waiting for the partition to lift.
+                    () = client_gone(client) => return false,
                 }
             }
+        }
+    }
+}
+
+/// Resolves once a client held without an upstream has hung up (EOF or error). Bytes it sends
+/// meanwhile stay queued for when the partition lifts.
+async fn client_gone(client: &TcpStream) {
+    let mut probe = [0u8; 1];
+    loop {
+        if client.readable().await.is_err() {
+            return;
+        }
+        match client.peek(&mut probe).await {
+            Ok(0) | Err(_) => return,
+            // Data waits for the upstream; look again only when the client's state changes.
+            Ok(_) => std::future::pending::<()>().await,
         }
     }
 }
