@@ -268,9 +268,22 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
             .context("starting the control endpoint")?;
         tracing::info!(seed = app.seed(), "switchboard running");
         wait_for_signal().await?;
-        tracing::info!(?grace, "stopping; draining open connections");
-        if !app.shutdown(grace).await {
-            tracing::warn!("some connections were still open after the grace period");
+        tracing::info!(
+            ?grace,
+            "stopping; draining open connections (a second signal stops at once)"
+        );
+        tokio::spawn(async {
+            if wait_for_signal().await.is_ok() {
+                eprintln!("switchboard: second stop signal; exiting now");
+                std::process::exit(130);
+            }
+        });
+        let reset = app.shutdown(grace).await;
+        if reset > 0 {
+            tracing::warn!(
+                connections = reset,
+                "connections still open after the grace period were reset"
+            );
         }
         Ok(())
     })

@@ -5,10 +5,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long connections get to reset themselves once the grace period is over.
+const ABORT_WAIT: Duration = Duration::from_secs(1);
+
 /// The stop signal and the set of tasks that must finish before the process exits.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
     token: CancellationToken,
+    /// Fires when the grace period is over: connections still open reset themselves.
+    abort: CancellationToken,
     tracker: TaskTracker,
 }
 
@@ -38,13 +43,27 @@ impl Shutdown {
         &self.tracker
     }
 
-    /// Stops everything and waits up to `grace` for open connections to finish. Returns
-    /// whether they all did.
-    pub async fn drain(&self, grace: Duration) -> bool {
+    /// Fires when draining gave up: connections still open must reset (not close) at once.
+    pub fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
+    }
+
+    /// Stops everything and waits up to `grace` for open connections to finish. Those still
+    /// open then are reset, so their clients can tell a cut stream from a finished one.
+    /// Returns how many had to be reset.
+    pub async fn drain(&self, grace: Duration) -> usize {
         self.trigger();
         self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait())
+        if tokio::time::timeout(grace, self.tracker.wait())
             .await
             .is_ok()
+        {
+            return 0;
+        }
+        let open = self.tracker.len();
+        self.abort.cancel();
+        // Resetting is immediate; this only lets the tasks run to do it.
+        let _ = tokio::time::timeout(ABORT_WAIT, self.tracker.wait()).await;
+        open
     }
 }

@@ -27,6 +27,8 @@ pub struct ProxyContext {
     pub tracker: TaskTracker,
     /// Fires when the process stops.
     pub shutdown: CancellationToken,
+    /// Fires when the grace period after a stop is over: open connections reset.
+    pub abort: CancellationToken,
 }
 
 /// The bound routes by name.
