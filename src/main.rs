@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard::app::{AddrRule, RouteReach};
 use switchboard::control::{self, Auth, toxiproxy};
 use switchboard::ctl::{self, CtlCommand};
 use switchboard::drill;
+use switchboard::proxy::http::watchdog::ConnTimeouts;
 use switchboard::rules::{self, LoadOptions};
 use switchboard::telemetry::{EventBus, LogFormat, init_tracing};
 use switchboard::{Config, Switchboard};
@@ -134,9 +136,32 @@ struct RunArgs {
     /// A Toxiproxy config file (a JSON array of proxies, toxics allowed) to load at start.
     #[arg(long)]
     toxiproxy_config: Option<PathBuf>,
-    /// How long open connections may take to finish after a stop signal.
+    /// How long open connections may take to finish after a stop signal; those still open
+    /// then are reset. A second signal stops at once.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     grace: Duration,
+    /// A name (besides loopback ones) that requests to a loopback control endpoint may carry
+    /// in Host; repeat for several. Others are refused, against DNS rebinding.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// The control endpoint's limit for a request head to arrive.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    control_header_timeout: Duration,
+    /// The control endpoint closes connections idle this long.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    control_idle_timeout: Duration,
+    /// The most connections the control endpoint serves at once; more get a 503.
+    #[arg(long, default_value_t = 256)]
+    control_max_connections: usize,
+    /// Routes created through the API may only listen inside these ranges (CIDR, optional
+    /// port or port range: 127.0.0.0/8, 0.0.0.0/0:20000-29999); repeat or comma-separate.
+    /// Default: anywhere.
+    #[arg(long, value_delimiter = ',', value_name = "CIDR[:PORTS]")]
+    allow_listen: Option<Vec<AddrRule>>,
+    /// Routes created through the API may only forward to these ranges (names are resolved
+    /// and every address must be inside). Default: anywhere.
+    #[arg(long, value_delimiter = ',', value_name = "CIDR[:PORTS]")]
+    allow_upstream: Option<Vec<AddrRule>>,
 }
 
 fn main() -> ExitCode {
@@ -215,7 +240,17 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
         events,
         toxiproxy_config,
         grace,
+        allowed_hosts,
+        control_header_timeout,
+        control_idle_timeout,
+        control_max_connections,
+        allow_listen,
+        allow_upstream,
     } = args;
+    anyhow::ensure!(
+        !control_header_timeout.is_zero() && !control_idle_timeout.is_zero(),
+        "--control-header-timeout and --control-idle-timeout must be above 0"
+    );
     let auth = if insecure_no_token {
         if !control.ip().is_loopback() {
             tracing::warn!(%control, "the control endpoint takes calls from anyone who can reach it (--insecure-no-token)");
@@ -256,6 +291,10 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
             rules_dir: Some(rules_dir),
             events,
             load: LoadOptions::default(),
+            reach: RouteReach {
+                listen: allow_listen,
+                upstream: allow_upstream,
+            },
         };
         let app = Switchboard::start(files, config).await?;
         if let Some((path, text)) = &toxiproxy_config {
@@ -264,7 +303,16 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
             tracing::info!(proxies = count, config = %path.display(), "Toxiproxy config loaded");
         }
-        let _control = control::serve_with_tls(listener, app.clone(), auth, control_tls)
+        let options = control::ControlOptions {
+            timeouts: ConnTimeouts {
+                header: control_header_timeout,
+                idle: control_idle_timeout,
+            },
+            max_connections: control_max_connections,
+            allowed_hosts,
+            tls: control_tls,
+        };
+        let _control = control::serve_with(listener, app.clone(), auth, options)
             .context("starting the control endpoint")?;
         tracing::info!(seed = app.seed(), "switchboard running");
         wait_for_signal().await?;

@@ -4,12 +4,14 @@
 
 mod edits;
 mod error;
+mod reach;
 mod reload;
 mod routes;
 mod status;
 
 pub use edits::{FaultInfo, FaultUpdate};
 pub use error::ChangeError;
+pub use reach::{AddrRule, AddrRuleError, RouteReach};
 pub use routes::RouteUpdate;
 pub use status::{RouteInfo, Status};
 
@@ -38,6 +40,8 @@ pub struct Config {
     /// How reloads read the directory. Files users write keep the default; tests that must
     /// not pick fixed ports allow port 0.
     pub load: LoadOptions,
+    /// What routes created through the API may bind and dial.
+    pub reach: RouteReach,
 }
 
 /// A running Switchboard. Cloning gives another handle on the same one.
@@ -57,6 +61,7 @@ struct Inner {
     rules_dir: Option<PathBuf>,
     load: LoadOptions,
     expiry_changed: Notify,
+    reach: RouteReach,
     drills: crate::drill::registry::Registry,
 }
 
@@ -132,6 +137,7 @@ impl Switchboard {
                 rules_dir: config.rules_dir,
                 load: config.load,
                 expiry_changed: Notify::new(),
+                reach: config.reach,
                 drills: Default::default(),
             }),
         };

@@ -49,6 +49,7 @@ impl Switchboard {
             return Err(ChangeError::RouteExists(route.name));
         }
         let name = route.name.clone();
+        self.inner.reach.check(&route).await?;
         let prebound = pin_port(&mut route).await?.into_iter().collect();
         let mut candidate = state.overrides.clone();
         candidate.create_route(route);
@@ -82,6 +83,9 @@ impl Switchboard {
         }
         if let Some(enabled) = update.enabled {
             route.enabled = enabled;
+        }
+        if self.store().current().route_source(name) == Some(Source::Api) {
+            self.inner.reach.check(&route).await?;
         }
         let prebound = pin_port(&mut route).await?.into_iter().collect();
         let mut candidate = state.overrides.clone();
@@ -142,6 +146,7 @@ impl Switchboard {
                     if existing.is_some() {
                         candidate.remove_route(&name);
                     }
+                    self.inner.reach.check(&route).await?;
                     prebound.extend(pin_port(&mut route).await?);
                     candidate.create_route(route);
                 }

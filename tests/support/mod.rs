@@ -69,6 +69,7 @@ pub async fn spawn_in_dir_with(dir: &Path, events: EventBus) -> Harness {
         rules_dir: Some(dir.to_path_buf()),
         events,
         load: TEST_LOAD,
+        ..Config::default()
     };
     start(files, config, Auth::open()).await
 }
