@@ -638,3 +638,44 @@ fn check_refuses_listen_addresses_that_cannot_both_bind() {
     assert!(error.contains("t.ron:3:"), "{error}");
     assert!(error.contains("cannot be bound beside"), "{error}");
 }
+
+#[tokio::test]
+async fn api_routes_stay_inside_the_allow_lists() {
+    let reach = switchboard::app::RouteReach {
+        listen: Some(vec!["127.0.0.0/8".parse().expect("rule")]),
+        upstream: Some(vec!["127.0.0.1/32:6379".parse().expect("rule")]),
+    };
+    let sb = support::start(
+        rules("(routes: [], faults: [])"),
+        Config {
+            reach,
+            ..Config::default()
+        },
+        Auth::open(),
+    )
+    .await;
+    let create = |listen: &str, upstream: &str| {
+        json!({"name": "p", "listen": listen, "upstream": upstream})
+    };
+    let outside_upstream = sb.api().post("/proxies", create("127.0.0.1:0", "10.0.0.1:80")).await;
+    assert_eq!(outside_upstream.status, 400, "{:?}", outside_upstream.body);
+    assert!(
+        outside_upstream.body["error"].as_str().unwrap_or("").contains("--allow-upstream"),
+        "{:?}",
+        outside_upstream.body
+    );
+    let outside_listen = sb.api().post("/proxies", create("0.0.0.0:0", "127.0.0.1:6379")).await;
+    assert_eq!(outside_listen.status, 400, "{:?}", outside_listen.body);
+    assert!(
+        outside_listen.body["error"].as_str().unwrap_or("").contains("--allow-listen"),
+        "{:?}",
+        outside_listen.body
+    );
+    let inside = sb.api().post("/proxies", create("127.0.0.1:0", "127.0.0.1:6379")).await;
+    assert_eq!(inside.status, 201, "{:?}", inside.body);
+    let moved = sb
+        .api()
+        .post("/proxies/p", json!({"upstream": "127.0.0.1:5432"}))
+        .await;
+    assert_eq!(moved.status, 400, "{:?}", moved.body);
+}
