@@ -187,12 +187,29 @@ impl Switchboard {
     /// enabled. Says what it turned back.
     pub async fn reset(&self) -> ResetReport {
         let mut state = self.inner.state.lock().await;
-        let mut candidate = state.overrides.clone();
-        let report = candidate.reset(&state.files, &self.store().current());
-        // Switching faults off cannot make valid rules invalid, nor bind anything.
-        if let Err(e) = self.commit(&mut state, candidate, EventSource::Api).await {
-            tracing::error!(error = %e, "reset could not be applied");
-        }
+        let current = self.store().current();
+        let structural = state.overrides.has_created() || current.routes().iter().any(|r| !r.enabled);
+        let report = if structural {
+            let mut candidate = state.overrides.clone();
+            let report = candidate.reset(&state.files, &current);
+            // Switching faults off cannot make valid rules invalid, nor bind anything.
+            if let Err(e) = self.commit(&mut state, candidate, EventSource::Api).await {
+                tracing::error!(error = %e, "reset could not be applied");
+            }
+            report
+        } else {
+            // Only faults switch off: nothing to validate or bind, and only they change.
+            let state = &mut *state;
+            let report = state.overrides.reset(&state.files, &current);
+            self.switch_off(
+                &current,
+                &report.turned_off,
+                &mut state.overrides,
+                &state.files,
+                EventSource::Api,
+            );
+            report
+        };
         self.inner.events.emit(
             EventSource::Api,
             EventKind::Reset {
@@ -201,6 +218,46 @@ impl Switchboard {
             },
         );
         report
+    }
+
+    /// Puts in force `current` with `names` switched off (their overrides already say so),
+    /// copying only what changes, and announces each (as expired when `source` is a TTL).
+    fn switch_off(
+        &self,
+        current: &RuleSet,
+        names: &[String],
+        overrides: &mut Overrides,
+        files: &FileRules,
+        source: EventSource,
+    ) {
+        let changes: Vec<(Fault, FaultMeta)> = names
+            .iter()
+            .filter_map(|name| {
+                let mut fault = Fault::clone(current.fault(name)?);
+                fault.enabled = false;
+                let source = current.meta(name).map_or(Source::File, |m| m.source);
+                Some((fault, FaultMeta { source, expires_at: None }))
+            })
+            .collect();
+        let next = match current.with_faults(changes) {
+            Some(next) => next,
+            None => overrides.merge(files),
+        };
+        let new = self.store().replace(next);
+        for name in names {
+            if let (Some(before), Some(after)) = (current.fault(name), new.fault(name))
+                && let Some(event) = fault_event(Some(before), after)
+            {
+                let event = match (source, event) {
+                    (EventSource::Ttl, EventKind::FaultDisabled { fault }) => {
+                        EventKind::FaultExpired { fault }
+                    }
+                    (_, event) => event,
+                };
+                self.inner.events.emit(source, event);
+            }
+        }
+        self.inner.expiry_changed.notify_one();
     }
 
     /// Switches off every fault whose time to live has run out.
@@ -223,13 +280,14 @@ impl Switchboard {
         if due.is_empty() {
             return;
         }
-        let mut candidate = state.overrides.clone();
+        // Switching faults off needs no validation and changes only them.
+        let state = &mut *state;
         for name in &due {
-            let _ = candidate.update(name, &state.files, |f| f.enabled = false, Some(None));
+            let _ = state
+                .overrides
+                .update(name, &state.files, |f| f.enabled = false, Some(None));
         }
-        if let Err(e) = self.commit(&mut state, candidate, EventSource::Ttl).await {
-            tracing::error!(error = %e, "expiry could not be applied");
-        }
+        self.switch_off(&rules, &due, &mut state.overrides, &state.files, EventSource::Ttl);
     }
 
     fn fault_in(&self, rules: &RuleSet, name: &str) -> Result<FaultInfo, ChangeError> {

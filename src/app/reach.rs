@@ -21,7 +21,7 @@ pub struct AddrRule {
 /// Why an allow-list entry did not parse.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{entry:?} is not an address range: {why} (write 127.0.0.0/8, 10.0.0.0/8:5432, 0.0.0.0/0:1024-65535 or [::1]/128:80)"
+    "{entry:?} is not an address range: {why} (write 127.0.0.0/8, 10.0.0.0/8:5432, 0.0.0.0/0:1024-65535 or [::1/128]:80)"
 )]
 pub struct AddrRuleError {
     entry: String,
@@ -197,7 +197,7 @@ mod tests {
             ("0.0.0.0/0:1024-65535", "8.8.8.8:80", false),
             ("192.168.1.7", "192.168.1.7:1", true),
             ("192.168.1.7", "192.168.1.8:1", false),
-            ("[::1]/128:80", "[::1]:80", true),
+            ("[::1/128]:80", "[::1]:80", true),
             ("::/0", "[2001:db8::1]:9", true),
             ("::/0", "10.0.0.1:9", false),
         ];

@@ -116,7 +116,6 @@ impl Switchboard {
                     .then(|| self.metrics().http_route(&r.name).snapshot()),
                 faults: rules
                     .faults_for(&r.name)
-                    .iter()
                     .map(|f| f.name.clone())
                     .collect(),
             })

@@ -4,6 +4,7 @@
 //! subscriber (each open connection) that a new one is current. [`Overrides`] hold run-time
 //! changes so that a reload of the files can re-apply them; [`diff`] names what changed.
 
+mod chunked;
 mod diff;
 mod overrides;
 mod rule_set;
@@ -11,6 +12,7 @@ mod rule_set;
 mod store;
 mod watcher;
 
+pub use chunked::Chunked;
 pub use diff::{diff, fault_event};
 pub use overrides::{FaultMeta, FileRules, Overrides, Removal, ResetReport, Source, Unknown};
 pub use rule_set::RuleSet;

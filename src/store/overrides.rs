@@ -130,6 +130,11 @@ impl Overrides {
         RuleSet::with_sources(routes, file_faults.chain(api_faults).collect())
     }
 
+    /// Whether any fault was created at run time.
+    pub fn has_created(&self) -> bool {
+        !self.created.is_empty()
+    }
+
     /// Adds an API-created fault. The caller checks the name is free.
     pub fn create(&mut self, fault: Fault, expires_at: Option<SystemTime>) {
         self.created.push(Entry { fault, expires_at });
@@ -205,7 +210,11 @@ impl Overrides {
                 .collect(),
         };
         self.created.clear();
+        // Only faults that are on need an entry: one that is off in force stays off.
         for fault in &files.faults {
+            if !current.fault(&fault.name).is_some_and(|f| f.enabled) {
+                continue;
+            }
             if let Some(entry) = self.entry_mut(&fault.name, || Some(fault)) {
                 entry.fault.enabled = false;
                 entry.expires_at = None;

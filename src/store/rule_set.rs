@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::chunked::Chunked;
 use super::overrides::{FaultMeta, Source};
 use crate::rules::{Fault, Route};
 
@@ -14,11 +15,20 @@ use crate::rules::{Fault, Route};
 pub struct RuleSet {
     routes: Vec<Arc<Route>>,
     route_index: HashMap<Arc<str>, (usize, Source)>,
-    faults: Vec<Arc<Fault>>,
-    meta: Vec<FaultMeta>,
-    /// Names and positions never change when one fault is replaced: shared between sets.
+    faults: Chunked<Arc<Fault>>,
+    meta: Chunked<FaultMeta>,
+    /// Names and positions never change when a fault is replaced: shared between sets.
     fault_index: Arc<HashMap<Arc<str>, usize>>,
-    by_route: HashMap<Arc<str>, Arc<Vec<Arc<Fault>>>>,
+    by_route: HashMap<Arc<str>, Chunked<Arc<Fault>>>,
+    /// Each fault's position in its route's list, by the fault's position.
+    route_pos: Arc<Vec<usize>>,
+    /// How many enabled faults carry an expiry: with none (the usual case) the expiry task
+    /// learns so without a scan.
+    expiring: usize,
+}
+
+fn expires(fault: &Fault, meta: &FaultMeta) -> bool {
+    fault.enabled && meta.expires_at.is_some()
 }
 
 impl RuleSet {
@@ -47,45 +57,56 @@ impl RuleSet {
             set.routes.push(Arc::new(route));
         }
         let mut fault_index = HashMap::with_capacity(faults.len());
-        let mut by_route: HashMap<Arc<str>, Vec<Arc<Fault>>> = HashMap::new();
+        let mut route_pos = Vec::with_capacity(faults.len());
         for (i, (fault, meta)) in faults.into_iter().enumerate() {
             let fault = Arc::new(fault);
             fault_index.insert(Arc::from(fault.name.as_str()), i);
-            match by_route.get_mut(fault.route.as_str()) {
-                Some(list) => list.push(Arc::clone(&fault)),
-                None => {
-                    by_route.insert(Arc::from(fault.route.as_str()), vec![Arc::clone(&fault)]);
-                }
-            }
+            set.expiring += usize::from(expires(&fault, &meta));
+            let list = match set.by_route.get_mut(fault.route.as_str()) {
+                Some(list) => list,
+                None => set
+                    .by_route
+                    .entry(Arc::from(fault.route.as_str()))
+                    .or_default(),
+            };
+            route_pos.push(list.len());
+            list.push(Arc::clone(&fault));
             set.meta.push(meta);
             set.faults.push(fault);
         }
         set.fault_index = Arc::new(fault_index);
-        set.by_route = by_route
-            .into_iter()
-            .map(|(route, list)| (route, Arc::new(list)))
-            .collect();
+        set.route_pos = Arc::new(route_pos);
         set
     }
 
     /// This set with the fault of the same name replaced by `fault` (same route), carrying
     /// `meta`. Only that fault's route list is copied; the rest is shared.
     pub(crate) fn with_fault(&self, fault: Fault, meta: FaultMeta) -> Option<RuleSet> {
-        let &i = self.fault_index.get(fault.name.as_str())?;
-        let old = &self.faults[i];
-        if old.route != fault.route {
-            return None;
-        }
-        let fault = Arc::new(fault);
+        self.with_faults(vec![(fault, meta)])
+    }
+
+    /// This set with each fault replaced by the one of the same name given (on the same
+    /// route), copying only the chunks they are in. None if a name is unknown or a fault
+    /// would move to another route.
+    pub(crate) fn with_faults(&self, changes: Vec<(Fault, FaultMeta)>) -> Option<RuleSet> {
         let mut next = self.clone();
-        if let Some(list) = next.by_route.get_mut(fault.route.as_str()) {
-            let list = Arc::make_mut(list);
-            if let Some(slot) = list.iter_mut().find(|f| Arc::ptr_eq(f, old)) {
-                *slot = Arc::clone(&fault);
+        for (fault, meta) in changes {
+            let &i = self.fault_index.get(fault.name.as_str())?;
+            let old = next.faults.get(i)?;
+            if old.route != fault.route {
+                return None;
             }
+            let old_meta = next.meta.get(i)?;
+            next.expiring -= usize::from(expires(old, old_meta));
+            next.expiring += usize::from(expires(&fault, &meta));
+            let fault = Arc::new(fault);
+            let pos = *self.route_pos.get(i)?;
+            next.by_route
+                .get_mut(fault.route.as_str())?
+                .set(pos, Arc::clone(&fault));
+            next.faults.set(i, fault);
+            next.meta.set(i, meta);
         }
-        next.faults[i] = fault;
-        next.meta[i] = meta;
         Some(next)
     }
 
@@ -105,33 +126,39 @@ impl RuleSet {
     }
 
     /// Faults, files' first, in load order.
-    pub fn faults(&self) -> &[Arc<Fault>] {
+    pub fn faults(&self) -> &Chunked<Arc<Fault>> {
         &self.faults
     }
 
     /// A fault by name.
     pub fn fault(&self, name: &str) -> Option<&Arc<Fault>> {
-        self.fault_index.get(name).map(|&i| &self.faults[i])
+        self.fault_index.get(name).and_then(|&i| self.faults.get(i))
     }
 
     /// Where a fault came from and when it expires.
     pub fn meta(&self, name: &str) -> Option<FaultMeta> {
-        self.fault_index.get(name).map(|&i| self.meta[i])
+        self.fault_index
+            .get(name)
+            .and_then(|&i| self.meta.get(i))
+            .copied()
     }
 
     /// The earliest time an enabled fault expires.
     pub fn next_expiry(&self) -> Option<SystemTime> {
+        if self.expiring == 0 {
+            return None;
+        }
         self.faults
             .iter()
-            .zip(&self.meta)
+            .zip(self.meta.iter())
             .filter(|(f, _)| f.enabled)
             .filter_map(|(_, m)| m.expires_at)
             .min()
     }
 
     /// The faults attached to `route`, enabled or not, in order.
-    pub fn faults_for(&self, route: &str) -> &[Arc<Fault>] {
-        self.by_route.get(route).map_or(&[], |list| list.as_slice())
+    pub fn faults_for(&self, route: &str) -> impl DoubleEndedIterator<Item = &Arc<Fault>> + Clone {
+        self.by_route.get(route).into_iter().flat_map(Chunked::iter)
     }
 }
 
@@ -173,7 +200,6 @@ mod tests {
         let next = set.with_fault(latency("x", "a", 9), meta).expect("known");
         let names: Vec<_> = next
             .faults_for("a")
-            .iter()
             .map(|f| f.kind.clone())
             .collect();
         assert_eq!(
@@ -189,10 +215,8 @@ mod tests {
                 })
             ]
         );
-        assert!(Arc::ptr_eq(
-            &set.faults_for("b")[0],
-            &next.faults_for("b")[0]
-        ));
+        let first = |s: &RuleSet| s.faults_for("b").next().cloned().expect("one");
+        assert!(Arc::ptr_eq(&first(&set), &first(&next)));
         assert_eq!(next.meta("x"), Some(meta));
         assert_eq!(
             set.fault("x").map(|f| f.kind.clone()),

@@ -39,7 +39,6 @@ pub fn toxics_of(rules: &RuleSet, route: &str) -> Vec<Toxic> {
     };
     let mut faults: Vec<_> = rules
         .faults_for(route)
-        .iter()
         .filter(|f| f.enabled)
         .collect();
     faults.sort_by_key(|f| order(f.direction));
@@ -212,7 +211,6 @@ pub async fn update(app: &Switchboard, name: &str, body: Value) -> Result<Proxy,
 fn find_toxic(rules: &RuleSet, proxy: &str, toxic: &str) -> Option<Fault> {
     rules
         .faults_for(proxy)
-        .iter()
         .filter(|f| f.enabled)
         .filter(|f| toxic::describe(&f.kind).is_some())
         .find(|f| toxic::toxic_name(proxy, &f.name) == toxic)

@@ -48,7 +48,6 @@ impl<C> DelayedConnector<C> {
             .unwrap_or_else(|| crate::rules::RouteTimeouts::default().connect);
         let delay = rules
             .faults_for(&self.route)
-            .iter()
             .filter(|f| f.enabled)
             .filter_map(|f| match f.kind {
                 FaultKind::ConnectDelay(d) => Some((f, d.ms)),

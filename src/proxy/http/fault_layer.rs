@@ -312,7 +312,6 @@ pub fn select_faults(
 ) -> Vec<Arc<Fault>> {
     rules
         .faults_for(route)
-        .iter()
         .filter(|f| f.enabled)
         .filter(|f| f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_)))
         .filter(|f| f.when.as_ref().is_none_or(|w| matches(w, parts)))

@@ -93,7 +93,6 @@ impl<S> Throttled<S> {
         let limit = |stream: Direction| {
             rules
                 .faults_for(&self.route)
-                .iter()
                 .filter(|f| f.enabled && f.direction.covers(stream))
                 .filter(|f| {
                     rng::decide(
