@@ -188,7 +188,8 @@ impl Switchboard {
     pub async fn reset(&self) -> ResetReport {
         let mut state = self.inner.state.lock().await;
         let current = self.store().current();
-        let structural = state.overrides.has_created() || current.routes().iter().any(|r| !r.enabled);
+        let structural =
+            state.overrides.has_created() || current.routes().iter().any(|r| !r.enabled);
         let report = if structural {
             let mut candidate = state.overrides.clone();
             let report = candidate.reset(&state.files, &current);
@@ -236,7 +237,13 @@ impl Switchboard {
                 let mut fault = Fault::clone(current.fault(name)?);
                 fault.enabled = false;
                 let source = current.meta(name).map_or(Source::File, |m| m.source);
-                Some((fault, FaultMeta { source, expires_at: None }))
+                Some((
+                    fault,
+                    FaultMeta {
+                        source,
+                        expires_at: None,
+                    },
+                ))
             })
             .collect();
         let next = match current.with_faults(changes) {
@@ -287,7 +294,13 @@ impl Switchboard {
                 .overrides
                 .update(name, &state.files, |f| f.enabled = false, Some(None));
         }
-        self.switch_off(&rules, &due, &mut state.overrides, &state.files, EventSource::Ttl);
+        self.switch_off(
+            &rules,
+            &due,
+            &mut state.overrides,
+            &state.files,
+            EventSource::Ttl,
+        );
     }
 
     fn fault_in(&self, rules: &RuleSet, name: &str) -> Result<FaultInfo, ChangeError> {

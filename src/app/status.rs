@@ -114,10 +114,7 @@ impl Switchboard {
                 stats: self.metrics().route(&r.name).snapshot(),
                 http: (r.protocol == crate::rules::Protocol::Http)
                     .then(|| self.metrics().http_route(&r.name).snapshot()),
-                faults: rules
-                    .faults_for(&r.name)
-                    .map(|f| f.name.clone())
-                    .collect(),
+                faults: rules.faults_for(&r.name).map(|f| f.name.clone()).collect(),
             })
             .collect()
     }

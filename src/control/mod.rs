@@ -9,6 +9,8 @@ mod drills;
 mod error;
 pub(crate) mod http;
 mod origin;
+#[cfg(test)]
+mod proptests;
 mod router;
 mod server;
 mod sse;

@@ -21,6 +21,8 @@ pub mod load;
 pub mod markdown;
 pub mod measure;
 pub mod probe;
+#[cfg(test)]
+mod proptests;
 pub mod registry;
 pub mod report;
 pub mod runner;

@@ -8,6 +8,8 @@ mod error;
 mod load;
 mod locate;
 mod model;
+#[cfg(test)]
+mod proptests;
 mod validate;
 
 pub use error::{Problem, RulesError};

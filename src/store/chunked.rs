@@ -95,7 +95,9 @@ impl<'a, T> IntoIterator for &'a Chunked<T> {
         fn chunk<T>(c: &Arc<Vec<T>>) -> std::slice::Iter<'_, T> {
             c.iter()
         }
-        self.chunks.iter().flat_map(chunk as fn(&'a Arc<Vec<T>>) -> _)
+        self.chunks
+            .iter()
+            .flat_map(chunk as fn(&'a Arc<Vec<T>>) -> _)
     }
 }
 
@@ -117,7 +119,10 @@ mod tests {
     fn versions_share_all_but_the_changed_chunk() {
         let a: Chunked<usize> = (0..1000).collect();
         assert_eq!(a.len(), 1000);
-        assert_eq!(a.iter().copied().collect::<Vec<_>>(), (0..1000).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().copied().collect::<Vec<_>>(),
+            (0..1000).collect::<Vec<_>>()
+        );
         let mut b = a.clone();
         assert!(b.set(600, 9999));
         assert!(!b.set(1000, 1));

@@ -198,10 +198,7 @@ mod tests {
             expires_at: None,
         };
         let next = set.with_fault(latency("x", "a", 9), meta).expect("known");
-        let names: Vec<_> = next
-            .faults_for("a")
-            .map(|f| f.kind.clone())
-            .collect();
+        let names: Vec<_> = next.faults_for("a").map(|f| f.kind.clone()).collect();
         assert_eq!(
             names,
             vec![

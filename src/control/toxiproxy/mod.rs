@@ -12,6 +12,8 @@ mod toxic;
 pub use error::ToxiError;
 pub use proxy::{Proxy, parse_populate};
 pub use toxic::Toxic;
+#[cfg(test)]
+pub(crate) use {proxy::fault_of, toxic::kind_of};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};

@@ -37,10 +37,7 @@ pub fn toxics_of(rules: &RuleSet, route: &str) -> Vec<Toxic> {
         Direction::Downstream => 1,
         Direction::Both => 2,
     };
-    let mut faults: Vec<_> = rules
-        .faults_for(route)
-        .filter(|f| f.enabled)
-        .collect();
+    let mut faults: Vec<_> = rules.faults_for(route).filter(|f| f.enabled).collect();
     faults.sort_by_key(|f| order(f.direction));
     faults
         .into_iter()

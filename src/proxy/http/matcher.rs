@@ -38,17 +38,22 @@ pub fn matches(when: &Match, request: &Parts) -> bool {
     })
 }
 
-/// `/a/b` exact; `/a/*` the prefix `/a` and anything below; `*` elsewhere one segment.
+/// `/a/b` exact; `/a/*` the prefix `/a` and anything below; `*` elsewhere one segment
+/// (so `/t/*/o/*` is `/t/<one>/o` and anything below).
 fn path_matches(pattern: &str, path: &str) -> bool {
-    if let Some(prefix) = pattern.strip_suffix("/*") {
-        let rest = match path.strip_prefix(prefix) {
-            Some(rest) => rest,
-            None => return false,
-        };
-        let prefix_segments_hold = segments_match(prefix, &path[..path.len() - rest.len()]);
-        return prefix_segments_hold && (rest.is_empty() || rest.starts_with('/'));
+    match pattern.strip_suffix("/*") {
+        Some(prefix) => {
+            // The prefix's segments must hold for as many segments of the path; what follows
+            // must be nothing or start a new segment.
+            let depth = prefix.split('/').count();
+            let mut cut = path.len();
+            if let Some((i, _)) = path.match_indices('/').nth(depth - 1) {
+                cut = i;
+            }
+            segments_match(prefix, &path[..cut])
+        }
+        None => segments_match(pattern, path),
     }
-    segments_match(pattern, path)
 }
 
 fn segments_match(pattern: &str, path: &str) -> bool {
@@ -200,6 +205,82 @@ mod tests {
                 request.method,
                 request.uri
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::path_matches;
+
+    /// A path segment: non-empty, no slash.
+    fn segment() -> impl Strategy<Value = String> {
+        "[a-z0-9._~-]{1,8}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any pattern and path: an answer, never a panic.
+        #[test]
+        fn never_panics(pattern in "(/[a-z*]{0,3}){0,5}(/\\*)?", path in "(/[a-z*]{0,3}){0,6}") {
+            let _ = path_matches(&pattern, &path);
+        }
+
+        /// A path made from a pattern by putting one segment in each `*` (and anything below
+        /// a trailing `/*`) matches it, wherever the wildcards are.
+        #[test]
+        fn a_path_built_from_a_pattern_matches_it(
+            parts in prop::collection::vec(prop_oneof![segment(), Just("*".to_string())], 1..6),
+            fills in prop::collection::vec(segment(), 6),
+            below in prop::collection::vec(segment(), 0..3),
+            trailing in any::<bool>(),
+        ) {
+            let mut pattern = format!("/{}", parts.join("/"));
+            let mut path = String::new();
+            for (i, part) in parts.iter().enumerate() {
+                path.push('/');
+                path.push_str(if part == "*" { &fills[i] } else { part });
+            }
+            if trailing {
+                pattern.push_str("/*");
+                for seg in &below {
+                    path.push('/');
+                    path.push_str(seg);
+                }
+            }
+            prop_assert!(path_matches(&pattern, &path), "{pattern} should match {path}");
+            // One segment more is outside an exact pattern (one that does not end in `/*`,
+            // which by its syntax is the prefix form).
+            if !pattern.ends_with("/*") {
+                let longer = format!("{path}/x");
+                prop_assert!(!path_matches(&pattern, &longer), "{pattern} should not match {longer}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_wildcard_placement() {
+        let cases = [
+            ("/t/*/o/*", "/t/1/o/2", true),
+            ("/t/*/o/*", "/t/1/o", true),
+            ("/t/*/o/*", "/t/*/o/2", true),
+            ("/t/*/o/*", "/t/1/x/2", false),
+            ("/t/*/o/*", "/t//o/2", false),
+            ("/*/orders", "/eu/orders", true),
+            ("/*/orders", "/eu/orders/1", false),
+            ("/orders/*", "/orders", true),
+            ("/orders/*", "/ordersx", false),
+            ("/*", "/", true),
+            ("/*", "/anything/below", true),
+            ("/a/*/*", "/a/b/c/d", true),
+            ("/a/*/*", "/a/b", true),
+            ("/a/*/*", "/a", false),
+        ];
+        for (pattern, path, want) in cases {
+            assert_eq!(path_matches(pattern, path), want, "{pattern} {path}");
         }
     }
 }
