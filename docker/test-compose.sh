@@ -58,6 +58,26 @@ echo "normal mode"
 expect GET /catalog 200 kettle
 expect POST /orders 201 '"order":"placed"'
 
+echo "Toxiproxy's API by service name from another container (Host: toxiproxy:8474)"
+# toxi METHOD PATH [BODY]: the raw answer, from a container on the project's network (bash's
+# /dev/tcp in the Debian image; no client library, nothing but HTTP/1.1 as clients send it).
+toxi() {
+  docker run --rm --network "${project}_default" switchboard-demo-redis:bookworm bash -c '
+    exec 3<>/dev/tcp/toxiproxy/8474
+    printf "%s %s HTTP/1.1\r\nHost: toxiproxy:8474\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s" \
+      "$0" "$1" "${#2}" "$2" >&3
+    cat <&3' "$1" "$2" "${3:-}"
+}
+expect_toxi() { # expect_toxi STATUS METHOD PATH [BODY]
+  local got
+  got=$(toxi "$2" "$3" "${4:-}")
+  [[ "$got" == "HTTP/1.1 $1"* ]] || fail "$2 $3 by service name: expected $1, got: ${got:0:300}"
+}
+expect_toxi 200 GET /proxies
+expect_toxi 200 POST /proxies/orders-inventory/toxics \
+  '{"name": "by-name", "type": "latency", "attributes": {"latency": 1}}'
+expect_toxi 204 DELETE /proxies/orders-inventory/toxics/by-name
+
 echo "orders dependency partitioned through the control API"
 set_fault orders-partition true
 expect POST /orders 503 "ordering is temporarily unavailable"
