@@ -654,24 +654,38 @@ async fn api_routes_stay_inside_the_allow_lists() {
         Auth::open(),
     )
     .await;
-    let create = |listen: &str, upstream: &str| {
-        json!({"name": "p", "listen": listen, "upstream": upstream})
-    };
-    let outside_upstream = sb.api().post("/proxies", create("127.0.0.1:0", "10.0.0.1:80")).await;
+    let create =
+        |listen: &str, upstream: &str| json!({"name": "p", "listen": listen, "upstream": upstream});
+    let outside_upstream = sb
+        .api()
+        .post("/proxies", create("127.0.0.1:0", "10.0.0.1:80"))
+        .await;
     assert_eq!(outside_upstream.status, 400, "{:?}", outside_upstream.body);
     assert!(
-        outside_upstream.body["error"].as_str().unwrap_or("").contains("--allow-upstream"),
+        outside_upstream.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allow-upstream"),
         "{:?}",
         outside_upstream.body
     );
-    let outside_listen = sb.api().post("/proxies", create("0.0.0.0:0", "127.0.0.1:6379")).await;
+    let outside_listen = sb
+        .api()
+        .post("/proxies", create("0.0.0.0:0", "127.0.0.1:6379"))
+        .await;
     assert_eq!(outside_listen.status, 400, "{:?}", outside_listen.body);
     assert!(
-        outside_listen.body["error"].as_str().unwrap_or("").contains("--allow-listen"),
+        outside_listen.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--allow-listen"),
         "{:?}",
         outside_listen.body
     );
-    let inside = sb.api().post("/proxies", create("127.0.0.1:0", "127.0.0.1:6379")).await;
+    let inside = sb
+        .api()
+        .post("/proxies", create("127.0.0.1:0", "127.0.0.1:6379"))
+        .await;
     assert_eq!(inside.status, 201, "{:?}", inside.body);
     let moved = sb
         .api()

@@ -6,11 +6,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use support::process::{BIN, Running, log_lines, start_run, wait_for_line};
+use support::process::{BIN, Running, start_command, start_run, wait_for_line};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = support::scratch_dir(name);
@@ -87,31 +87,16 @@ fn round_trip(conn: &mut TcpStream) {
 #[test]
 fn out_of_descriptors_the_control_endpoint_backs_off_and_logs_little() {
     let dir = scratch("fd-exhaustion");
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#, BIN, "run"])
         .args([
             "--rules",
             &dir.to_string_lossy(),
             "--control",
             "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .env_remove("SWITCHBOARD_TOKEN")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start switchboard under ulimit -n 64");
-    let lines = log_lines(&mut child);
-    let control = wait_for_line(&lines, "control endpoint listening")
-        .split("addr=")
-        .nth(1)
-        .map(|a| a.trim().to_string())
-        .expect("the control address is logged");
-    wait_for_line(&lines, "switchboard running");
-    let mut running = Running {
-        child,
-        lines,
-        control,
-    };
+        ]);
+    let mut running = start_command(command);
 
     // More connections than descriptors: accept fails with EMFILE from some point on.
     let held: Vec<TcpStream> = (0..100)
@@ -159,20 +144,26 @@ fn out_of_descriptors_the_control_endpoint_backs_off_and_logs_little() {
     assert!(wait_exit(&mut running, Duration::from_secs(10)).success());
 }
 
-#[test]
-fn connections_left_after_the_grace_period_are_reset_and_counted() {
-    let dir = scratch("grace-reset");
-    let mut running = start_run(&[
+/// `switchboard run --grace GRACE` with one connection open through it, proven to work.
+fn running_with_a_connection(name: &str, grace: &str) -> (Running, TcpStream) {
+    let dir = scratch(name);
+    let running = start_run(&[
         "--rules",
         &dir.to_string_lossy(),
         "--control",
         "127.0.0.1:0",
         "--grace",
-        "300ms",
+        grace,
     ]);
     let route = echo_route(&running.control);
     let mut conn = TcpStream::connect(route).expect("connect");
     round_trip(&mut conn);
+    (running, conn)
+}
+
+#[test]
+fn connections_left_after_the_grace_period_are_reset_and_counted() {
+    let (mut running, mut conn) = running_with_a_connection("grace-reset", "300ms");
     signal(&running.child, "TERM");
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -189,18 +180,7 @@ fn connections_left_after_the_grace_period_are_reset_and_counted() {
 
 #[test]
 fn a_second_stop_signal_exits_at_once() {
-    let dir = scratch("second-signal");
-    let mut running = start_run(&[
-        "--rules",
-        &dir.to_string_lossy(),
-        "--control",
-        "127.0.0.1:0",
-        "--grace",
-        "10m",
-    ]);
-    let route = echo_route(&running.control);
-    let mut conn = TcpStream::connect(route).expect("connect");
-    round_trip(&mut conn);
+    let (mut running, _conn) = running_with_a_connection("second-signal", "10m");
     signal(&running.child, "TERM");
     wait_for_line(&running.lines, "draining open connections");
     signal(&running.child, "INT");

@@ -255,13 +255,7 @@ impl Switchboard {
             if let (Some(before), Some(after)) = (current.fault(name), new.fault(name))
                 && let Some(event) = fault_event(Some(before), after)
             {
-                let event = match (source, event) {
-                    (EventSource::Ttl, EventKind::FaultDisabled { fault }) => {
-                        EventKind::FaultExpired { fault }
-                    }
-                    (_, event) => event,
-                };
-                self.inner.events.emit(source, event);
+                self.announce(source, event);
             }
         }
         self.inner.expiry_changed.notify_one();
@@ -360,16 +354,21 @@ impl Switchboard {
         state.routes.commit(prepared, &new, &self.inner.ctx).await;
         state.overrides = candidate;
         for event in diff(&old, &new) {
-            let event = match (source, event) {
-                (EventSource::Ttl, EventKind::FaultDisabled { fault }) => {
-                    EventKind::FaultExpired { fault }
-                }
-                (_, event) => event,
-            };
-            self.inner.events.emit(source, event);
+            self.announce(source, event);
         }
         self.inner.expiry_changed.notify_one();
         Ok(new)
+    }
+
+    /// Emits `event`; a fault switched off by its time to live is announced as expired.
+    fn announce(&self, source: EventSource, event: EventKind) {
+        let event = match (source, event) {
+            (EventSource::Ttl, EventKind::FaultDisabled { fault }) => {
+                EventKind::FaultExpired { fault }
+            }
+            (_, event) => event,
+        };
+        self.inner.events.emit(source, event);
     }
 }
 

@@ -9,22 +9,9 @@ use proptest::prelude::*;
 
 use super::load::parse;
 use super::timeline;
+use crate::rules::proptests::mutated;
 
-const EXAMPLE: &str = include_str!("../../rules/drills/orders-db-outage.ron");
-
-fn mutated() -> impl Strategy<Value = String> {
-    (any::<prop::sample::Index>(), 0usize..40, ".{0,12}").prop_map(|(at, len, insert)| {
-        let mut start = at.index(EXAMPLE.len());
-        while !EXAMPLE.is_char_boundary(start) {
-            start -= 1;
-        }
-        let mut end = (start + len).min(EXAMPLE.len());
-        while !EXAMPLE.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}{insert}{}", &EXAMPLE[..start], &EXAMPLE[end..])
-    })
-}
+static EXAMPLES: [&str; 1] = [include_str!("../../rules/drills/orders-db-outage.ron")];
 
 /// A duration as a drill file writes it, from tiny to absurd.
 fn duration() -> impl Strategy<Value = String> {
@@ -44,7 +31,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_examples_never_panic(text in mutated()) {
+    fn mutated_examples_never_panic(text in mutated(&EXAMPLES)) {
         if let Ok(scenario) = parse(Path::new("d.ron"), &text) {
             // What passes the checks can be planned without overflow or a flood of steps.
             let _ = timeline::plan(&scenario.steps);

@@ -9,7 +9,7 @@ mod load;
 mod locate;
 mod model;
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 mod validate;
 
 pub use error::{Problem, RulesError};

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::{LoadOptions, load_texts};
 
-const EXAMPLES: [&str; 3] = [
+static EXAMPLES: [&str; 3] = [
     include_str!("../../rules/web.ron"),
     include_str!("../../rules/redis.ron"),
     include_str!("../../rules/shop/shop.ron"),
@@ -33,17 +33,17 @@ fn load_checked(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// An example file with a span replaced by arbitrary text: mostly near-valid input, which
-/// reaches deeper into validation than random bytes do.
-fn mutated() -> impl Strategy<Value = String> {
+/// One of `examples` with a span replaced by arbitrary text: mostly near-valid input, which
+/// reaches deeper into validation than random bytes do. Shared with the drill tests.
+pub(crate) fn mutated(examples: &'static [&'static str]) -> impl Strategy<Value = String> {
     (
-        0..EXAMPLES.len(),
+        0..examples.len(),
         any::<prop::sample::Index>(),
         0usize..40,
         ".{0,12}",
     )
-        .prop_map(|(which, at, len, insert)| {
-            let text = EXAMPLES[which];
+        .prop_map(move |(which, at, len, insert)| {
+            let text = examples[which];
             let mut start = at.index(text.len().max(1)).min(text.len());
             while !text.is_char_boundary(start) {
                 start -= 1;
@@ -65,7 +65,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_examples_never_panic(text in mutated()) {
+    fn mutated_examples_never_panic(text in mutated(&EXAMPLES)) {
         load_checked(&text)?;
     }
 

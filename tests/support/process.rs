@@ -26,9 +26,15 @@ impl Drop for Running {
 /// Starts `switchboard run ARGS` and returns once it logged its control address and that it
 /// is running.
 pub fn start_run(args: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .args(args)
+    let mut command = Command::new(BIN);
+    command.arg("run").args(args);
+    start_command(command)
+}
+
+/// Starts `command` (a `switchboard run`, perhaps behind a shell that sets limits first) with
+/// logs at info, and returns once it is running.
+pub fn start_command(mut command: Command) -> Running {
+    let mut child = command
         .env("RUST_LOG", "info")
         .env_remove("SWITCHBOARD_TOKEN")
         .stderr(Stdio::piped())
