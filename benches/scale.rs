@@ -77,7 +77,10 @@ fn main() {
         let app = Switchboard::start(files, Config::default())
             .await
             .expect("start");
-        println!("{n} faults loaded and started in {:.2} s", started.elapsed().as_secs_f64());
+        println!(
+            "{n} faults loaded and started in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -314,17 +314,18 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
         };
         let _control = control::serve_with(listener, app.clone(), auth, options)
             .context("starting the control endpoint")?;
+        // Handlers first: a signal sent as soon as "running" is logged must be caught.
+        let mut stop = StopSignals::install()?;
         tracing::info!(seed = app.seed(), "switchboard running");
-        wait_for_signal().await?;
+        stop.next().await;
         tracing::info!(
             ?grace,
             "stopping; draining open connections (a second signal stops at once)"
         );
-        tokio::spawn(async {
-            if wait_for_signal().await.is_ok() {
-                eprintln!("switchboard: second stop signal; exiting now");
-                std::process::exit(130);
-            }
+        tokio::spawn(async move {
+            stop.next().await;
+            eprintln!("switchboard: second stop signal; exiting now");
+            std::process::exit(130);
         });
         let reset = app.shutdown(grace).await;
         if reset > 0 {
@@ -367,12 +368,26 @@ fn run_drill(args: DrillCli) -> anyhow::Result<u8> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment of `install`.
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
 }

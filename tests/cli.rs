@@ -225,3 +225,21 @@ fn run_loads_a_toxiproxy_config_with_its_toxics() {
         "{err}"
     );
 }
+
+#[test]
+fn a_ron_entry_that_is_not_a_file_is_skipped_with_a_warning() {
+    let dir = scratch("not-a-file");
+    std::fs::write(dir.join("good.ron"), GOOD).expect("write");
+    std::fs::create_dir_all(dir.join("mounted-wrong.ron")).expect("mkdir");
+    std::os::unix::fs::symlink(dir.join("gone.txt"), dir.join("dangling.ron")).expect("symlink");
+    let (ok, text) = check(&[&dir]);
+    assert!(ok, "{text}");
+    assert!(text.contains("ok: 1 route(s), 1 fault(s)"), "{text}");
+    for name in ["mounted-wrong.ron", "dangling.ron"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("not a regular file") && l.contains(name)),
+            "no warning for {name}: {text}"
+        );
+    }
+}

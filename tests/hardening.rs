@@ -693,3 +693,40 @@ async fn api_routes_stay_inside_the_allow_lists() {
         .await;
     assert_eq!(moved.status, 400, "{:?}", moved.body);
 }
+
+/// With 100,000 faults loaded, changes are answered: each PATCH and reset cost time in
+/// proportion to the whole set squared before (37 s and 56 s). Speed itself is measured in
+/// `benches/scale.rs`; this only checks that each call answers while a client still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_answered_with_100000_faults_loaded() {
+    let mut text = String::from(
+        r#"(routes: [(name: "r", protocol: Tcp, listen: "127.0.0.1:0", upstream: "127.0.0.1:1")], faults: ["#,
+    );
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            r#"(name: "f{i}", route: "r", enabled: false, kind: Latency(ms: 1)),"#
+        ));
+    }
+    text.push_str("])");
+    let sb = spawn_switchboard(&text).await;
+    let within = Duration::from_secs(10);
+    let api = sb.api();
+    for i in [0, 49_999, 99_999] {
+        let path = format!("/v1/faults/f{i}");
+        let patch = api.patch(&path, json!({"enabled": true}));
+        let answer = tokio::time::timeout(within, patch)
+            .await
+            .expect("PATCH answered");
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    let status = tokio::time::timeout(within, api.get("/v1/status"))
+        .await
+        .expect("status answered");
+    assert_eq!(status.body["faults_enabled"], 3);
+    let reset = tokio::time::timeout(within, api.post("/v1/reset", json!(null)))
+        .await
+        .expect("reset answered");
+    assert_eq!(reset.body["turned_off"], json!(["f0", "f49999", "f99999"]));
+    let status = sb.api().get("/v1/status").await;
+    assert_eq!(status.body["faults_enabled"], 0);
+}
