@@ -111,6 +111,37 @@ impl Registry {
         scenario: Scenario,
         lease: Duration,
     ) -> Result<DrillStatus, RegistryError> {
+        self.start_with(
+            app,
+            scenario,
+            lease,
+            |scenario, control, stop, progress| async move {
+                runner::run(&scenario, &control, stop, Some(progress))
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )
+    }
+
+    /// [`Registry::start`] with the drill's run given (tests give one that fails).
+    fn start_with<F, Fut>(
+        &self,
+        app: &Switchboard,
+        scenario: Scenario,
+        lease: Duration,
+        run: F,
+    ) -> Result<DrillStatus, RegistryError>
+    where
+        F: FnOnce(
+                Scenario,
+                Control,
+                watch::Receiver<Option<String>>,
+                watch::Sender<Progress>,
+            ) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = Result<Report, String>> + Send + 'static,
+    {
         let mut drills = lock(&self.drills);
         if let Some(running) = drills.iter().find(|e| !e.finished()) {
             return Err(RegistryError::Busy {
@@ -154,12 +185,7 @@ impl Registry {
         let before = Snapshot::take(&app, &scenario);
         tokio::spawn(async move {
             let watchdog = tokio::spawn(watch_lease(watched.clone()));
-            let run = tokio::spawn(async move {
-                runner::run(&scenario, &control, stop_rx, Some(progress_tx))
-                    .await
-                    .map_err(|e| e.to_string())
-            });
-            let result = match run.await {
+            let result = match tokio::spawn(run(scenario, control, stop_rx, progress_tx)).await {
                 Ok(result) => result,
                 Err(failure) => {
                     tracing::error!(error = %failure, "a drill task failed; rolling its faults back");
@@ -276,5 +302,83 @@ async fn watch_lease(entry: Arc<Entry>) {
             )));
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::app::FaultUpdate;
+    use crate::rules::{LoadOptions, load_texts};
+
+    const RULES: &str = r#"(routes: [(name: "r", protocol: Tcp, listen: "127.0.0.1:0", upstream: "127.0.0.1:1")],
+        faults: [(name: "slow", route: "r", enabled: false, kind: Latency(ms: 1))])"#;
+
+    const DRILL: &str = r#"(name: "d", probes: [(name: "p", check: Tcp(addr: "127.0.0.1:1"))],
+        steps: [(at: "0s", action: Enable("slow")),
+                (at: "1s", action: Add(name: "extra", route: "r", kind: Latency(ms: 2)))])"#;
+
+    #[tokio::test]
+    async fn a_drill_task_that_panics_ends_failed_puts_faults_back_and_frees_the_registry() {
+        let load = LoadOptions {
+            allow_ephemeral_listen: true,
+        };
+        let files = load_texts(&[("t.ron".into(), RULES.into())], load).expect("rules");
+        let app = Switchboard::start(files, Config::default())
+            .await
+            .expect("start");
+        let scenario =
+            super::super::load::parse(std::path::Path::new("d.ron"), DRILL).expect("drill");
+        let registry = Registry::default();
+        let touched = app.clone();
+        let started = registry
+            .start_with(
+                &app,
+                scenario.clone(),
+                Duration::from_secs(60),
+                move |_, _, _, _| async move {
+                    // Half-way through its steps, as a bug would leave it.
+                    let on = FaultUpdate {
+                        enabled: Some(true),
+                        ..FaultUpdate::default()
+                    };
+                    touched.update_fault("slow", on).await.expect("enable");
+                    let extra = crate::rules::Fault {
+                        name: "extra".into(),
+                        ..(**touched.store().current().fault("slow").expect("slow")).clone()
+                    };
+                    touched.create_fault(extra, None).await.expect("add");
+                    panic!("a bug in the runner");
+                },
+            )
+            .expect("starts");
+        let id = started.id;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while registry.status(&id).expect("known").state != "finished" {
+            assert!(Instant::now() < deadline, "the drill never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let status = registry.status(&id).expect("known");
+        assert!(
+            status
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("failed")),
+            "{status:?}"
+        );
+        assert!(
+            !app.fault("slow").expect("slow").fault.enabled,
+            "slow was left on"
+        );
+        assert!(
+            app.fault("extra").is_err(),
+            "the added fault was left behind"
+        );
+        registry
+            .start(&app, scenario, Duration::from_secs(60))
+            .map(|s| registry.stop(&s.id, "test over"))
+            .expect("the next drill may start")
+            .expect("stopped");
     }
 }
