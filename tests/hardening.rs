@@ -730,3 +730,31 @@ async fn changes_are_answered_with_100000_faults_loaded() {
     let status = sb.api().get("/v1/status").await;
     assert_eq!(status.body["faults_enabled"], 0);
 }
+
+#[tokio::test]
+async fn a_blackholed_client_that_hangs_up_is_let_go() {
+    let echo = support::upstream::echo().await;
+    let sb = spawn_switchboard(&support::route_with(
+        "r",
+        echo,
+        r#"(name: "hole", route: "r", kind: Partition(mode: Blackhole))"#,
+    ))
+    .await;
+    let addr = sb.addr("r").await;
+    let open = || async { sb.api().get("/v1/routes/r").await.body["stats"]["open"].clone() };
+    let client = TcpStream::connect(addr).await.expect("connect");
+    eventually(
+        Duration::from_secs(5),
+        "the held connection is counted",
+        || async { open().await == 1 },
+    )
+    .await;
+    drop(client);
+    // Before, the task and both sockets stayed until the partition lifted.
+    eventually(
+        Duration::from_secs(5),
+        "the connection is let go",
+        || async { open().await == 0 },
+    )
+    .await;
+}
