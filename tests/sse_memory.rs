@@ -80,6 +80,8 @@ async fn subscribers_that_never_read_cost_bounded_memory_and_learn_they_lagged()
         );
         tokio::task::yield_now().await;
     }
+    // A window for whatever would move the events into memory (the old design's forwarding
+    // tasks did) to do so before measuring; nothing is waited on.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let grown = rss().saturating_sub(before);
     println!(

@@ -162,7 +162,12 @@ async fn watch_loop(
             () = stop.cancelled() => return,
             event = rx.recv() => if event.is_none() { return },
             _ = check.tick() => {
-                let now = dir_identity(&dir);
+                // A stat, off the runtime's workers like every other file access here.
+                let probe = dir.clone();
+                let now = tokio::task::spawn_blocking(move || dir_identity(&probe))
+                    .await
+                    .ok()
+                    .flatten();
                 let current = armed.as_ref().and_then(|a| a.identity);
                 if now == current && armed.is_some() {
                     continue;

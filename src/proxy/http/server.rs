@@ -190,7 +190,6 @@ async fn serve_http<S>(
     if let Err(e) = result {
         tracing::debug!(error = %e, "HTTP connection ended with an error");
     }
-    drop(route);
 }
 
 /// Makes the socket behind `fd` send RST instead of FIN when it is closed.

@@ -18,19 +18,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 /// The client-side limits of an HTTP connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnTimeouts {
     /// From accept (or a later request's first byte) to its complete head.
-    #[serde(with = "humantime_serde")]
     pub header: Duration,
     /// A connection with no request in progress and no bytes moving is closed after this.
-    #[serde(with = "humantime_serde")]
     pub idle: Duration,
 }
 
@@ -213,11 +209,6 @@ impl<T> WatchedIo<T> {
     /// Wraps `io`.
     pub fn new(io: T, activity: Arc<Activity>) -> Self {
         WatchedIo { io, activity }
-    }
-
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &T {
-        &self.io
     }
 }
 
