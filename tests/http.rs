@@ -192,20 +192,61 @@ async fn slow_body_drips_the_response() {
     }
 }
 
+/// The body bytes that arrive before the body fails, and the error; `Ok` if it completed.
+async fn body_until_error(client: &HttpClient, url: &str) -> (Vec<u8>, Result<(), String>) {
+    let request = Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("a response head within 10 s")
+        .expect("a response head");
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), body.frame()).await {
+            Err(_) => return (seen, Err("stalled for 10 s".into())),
+            Ok(None) => return (seen, Ok(())),
+            Ok(Some(Err(e))) => return (seen, Err(format!("{e:?}"))),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    seen.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
-async fn truncate_and_drop_are_seen_as_errors() {
-    let (_sb, _upstream, addr) =
+async fn truncate_delivers_exactly_the_bytes_before_the_cut_then_fails_the_body() {
+    let (sb, _upstream, addr) =
         proxied(r#"(name: "cut", route: "web", kind: Truncate(after_bytes: 1000))"#).await;
     for proto in BOTH {
-        let a = get(&client(proto), &format!("http://{addr}/bytes/200000")).await;
-        assert_eq!(a.status, 200);
+        let (seen, ended) =
+            body_until_error(&client(proto), &format!("http://{addr}/bytes/200000")).await;
+        assert_eq!(seen.len(), 1000, "{proto:?}: the first 1000 bytes arrive");
         assert!(
-            a.body.is_err(),
-            "{proto:?}: a truncated body is an error, not a short body"
+            seen.iter().all(|b| *b == b'x'),
+            "{proto:?}: and they are the upstream's"
+        );
+        let error = ended.expect_err("a truncated body is an error, not a short body");
+        assert!(
+            !error.contains("stalled"),
+            "{proto:?}: cut, not stalled: {error}"
         );
     }
-    let (_sb, upstream, addr) = proxied(r#"(name: "gone", route: "web", kind: Drop())"#).await;
+    // A body shorter than the limit passes whole, and that is not a firing.
+    let short = get(&client(Proto::H1), &format!("http://{addr}/bytes/1000")).await;
+    assert_eq!(short.body.map(|b| b.len()), Ok(1000));
+    assert_eq!(sb.app.metrics().times_fired("cut"), 2);
+}
+
+#[tokio::test]
+async fn drop_closes_without_an_answer_at_once() {
+    let (sb, upstream, addr) = proxied(r#"(name: "gone", route: "web", kind: Drop())"#).await;
     for proto in BOTH {
+        let started = Instant::now();
         let a = call(
             &client(proto),
             Method::GET,
@@ -214,14 +255,22 @@ async fn truncate_and_drop_are_seen_as_errors() {
             Bytes::new(),
         )
         .await;
-        assert!(a.is_err(), "{proto:?}: {a:?}");
+        let error = a.expect_err("no answer");
+        // The client's own 10 s limit would also be an error; a Drop is a close, long before.
+        assert!(!error.contains("within 10 s"), "{proto:?}: {error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{proto:?}: {:?}",
+            started.elapsed()
+        );
     }
     assert_eq!(upstream.seen(), 0);
+    assert_eq!(sb.app.metrics().times_fired("gone"), 2);
 }
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let (_sb, _upstream, addr) =
+    let (sb, _upstream, addr) =
         proxied(r#"(name: "limit", route: "web", kind: RateLimit(per_sec: 3))"#).await;
     let c = client(Proto::H1);
     let mut statuses = Vec::new();
@@ -234,6 +283,8 @@ async fn rate_limit_answers_429_with_retry_after() {
     }
     assert_eq!(&statuses[..3], [200, 200, 200]);
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Only the limited requests count as firings, not those that took a token.
+    assert_eq!(sb.app.metrics().times_fired("limit"), 3);
 }
 
 #[tokio::test]
@@ -276,7 +327,7 @@ async fn fail_nth_fails_exactly_every_nth() {
 
 #[tokio::test]
 async fn grpc_abort_answers_grpc_requests_only() {
-    let (_sb, _upstream, addr) = proxied(
+    let (sb, _upstream, addr) = proxied(
         r#"(name: "grpc", route: "web", kind: GrpcAbort(code: 14, message: "unavailable"))"#,
     )
     .await;
@@ -296,6 +347,11 @@ async fn grpc_abort_answers_grpc_requests_only() {
     let plain = get(&c, &format!("http://{addr}/x")).await;
     assert_eq!(plain.status, 200);
     assert!(!plain.headers.contains_key("grpc-status"));
+    assert_eq!(
+        sb.app.metrics().times_fired("grpc"),
+        1,
+        "the plain request is not a firing"
+    );
 }
 
 #[tokio::test]
@@ -418,8 +474,15 @@ async fn partitions_act_on_http_routes() {
         let c = c.clone();
         async move { get(&c, &format!("http://{addr}/x")).await.status }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await; // the request is held, not lost
+    // The request reached the route and the partition took hold of it: it is held, not lost.
+    support::eventually(
+        Duration::from_secs(5),
+        "the blackhole to hold the request",
+        || async { sb.app.metrics().times_fired("cut") == 2 },
+    )
+    .await;
     assert!(!held.is_finished(), "a blackholed request is held");
+    assert_eq!(upstream.seen(), 0, "and not forwarded");
     sb.set_rules(&rules(false, "Blackhole")).await;
     assert_eq!(
         held.await.expect("task"),
@@ -545,8 +608,8 @@ async fn http_metrics_count_requests_by_status_class_and_time_them() {
         r#"switchboard_http_requests_total{route="web",status="5xx"} 2"#,
         r#"switchboard_http_request_duration_seconds_count{route="web"} 4"#,
         r#"switchboard_http_upstream_duration_seconds_count{route="web"} 2"#,
-        r#"switchboard_faults_fired_by_kind_total{kind="FailNth"} 4"#,
-        r#"switchboard_fault_fired_total{fault="brownout"} 4"#,
+        r#"switchboard_faults_fired_by_kind_total{kind="FailNth"} 2"#,
+        r#"switchboard_fault_fired_total{fault="brownout"} 2"#,
     ] {
         assert!(text.contains(line), "missing {line} in:\n{text}");
     }

@@ -31,18 +31,32 @@ pub struct TruncatedBody {
     /// The cut comes one poll after the last bytes, so that the server writes them (and the
     /// response head) before it aborts.
     flushed: bool,
+    /// Called once, when the body is actually cut (a shorter body is passed whole).
+    on_cut: Option<OnCut>,
 }
 
+/// What a truncated body does when it cuts.
+pub type OnCut = Box<dyn FnOnce() + Send>;
+
 impl TruncatedBody {
-    /// Cuts `inner` after `limit` bytes.
-    pub fn new(inner: ProxyBody, limit: u64) -> Self {
+    /// Cuts `inner` after `limit` bytes, calling `on_cut` if it does.
+    pub fn new(inner: ProxyBody, limit: u64, on_cut: OnCut) -> Self {
         TruncatedBody {
             inner,
             left: limit,
             limit,
             done: false,
             flushed: false,
+            on_cut: Some(on_cut),
         }
+    }
+
+    fn cut(&mut self, sent: u64) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.done = true;
+        if let Some(on_cut) = self.on_cut.take() {
+            on_cut();
+        }
+        Poll::Ready(Some(Err(Box::new(Truncated(sent)))))
     }
 }
 
@@ -63,8 +77,18 @@ impl Body for TruncatedBody {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            self.done = true;
-            return Poll::Ready(Some(Err(Box::new(Truncated(self.limit)))));
+            // A body of exactly the limit ends here untouched; only one with more is cut.
+            return match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => {
+                    self.done = true;
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(_)) => {
+                    let sent = self.limit;
+                    self.cut(sent)
+                }
+            };
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -78,8 +102,8 @@ impl Body for TruncatedBody {
                 }
                 // Trailers after the cut would make the body look complete.
                 Err(_) => {
-                    self.done = true;
-                    Poll::Ready(Some(Err(Box::new(Truncated(self.limit - self.left)))))
+                    let sent = self.limit - self.left;
+                    self.cut(sent)
                 }
             },
             // A body shorter than the limit is passed whole.

@@ -179,23 +179,71 @@ impl HttpRoute {
             _ => return Err(NoResponse::RouteGone(self.name.to_string())),
         };
         let index = self.state.next_request();
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let faults = self.select(&rules, &parts, index);
-        for fault in &faults {
-            self.ctx.metrics.fault_fired(&fault.name, fault.kind.name());
-        }
+        let parts = match self.before_forwarding(&faults, parts, index).await {
+            Before::Forward(parts) => parts,
+            Before::Answer(answer) => {
+                return Ok(answer_early(body, answer.version, answer.response).await);
+            }
+            Before::NoResponse(why) => return Err(why),
+        };
+
+        let upstream: hyper::Uri = match upstream.parse() {
+            Ok(uri) => uri,
+            Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
+        };
+        let asked = Instant::now();
+        let forwarded = forward(&self.client, &upstream, parts, body, peer, self.tls);
+        let response = match response_timeout {
+            None => forwarded.await,
+            Some(limit) => match tokio::time::timeout(limit, forwarded).await {
+                Ok(response) => response,
+                Err(_) => gateway_timeout(&upstream, limit),
+            },
+        };
+        self.stats.upstream(asked.elapsed());
+        Ok(self.after_forwarding(&faults, response).await)
+    }
+
+    /// Counts a fault that changed this request or its response.
+    fn fired(&self, fault: &Fault) {
+        self.ctx.metrics.fault_fired(&fault.name, fault.kind.name());
+    }
+
+    /// The request phase: faults that answer in the upstream's place, hold or slow the request,
+    /// or change it, in their listed order. Only those that act are counted as fired.
+    async fn before_forwarding(
+        &self,
+        faults: &[Arc<Fault>],
+        mut parts: Parts,
+        index: u64,
+    ) -> Before {
         // Seeded only when a fault draws from it.
         let mut draws = None;
-
-        for fault in &faults {
-            match &fault.kind {
+        let answer = |response| {
+            Before::Answer(EarlyAnswer {
+                response,
+                version: parts.version,
+            })
+        };
+        for fault in faults {
+            let early = match &fault.kind {
                 FaultKind::Partition(p) => match p.mode {
-                    PartitionMode::Blackhole => self.wait_out_blackhole(&fault.name).await,
+                    PartitionMode::Blackhole => {
+                        self.fired(fault);
+                        self.wait_out_blackhole(&fault.name).await;
+                        continue;
+                    }
                     PartitionMode::Refuse | PartitionMode::Reset => {
-                        return Err(NoResponse::Partitioned(fault.name.clone()));
+                        self.fired(fault);
+                        return Before::NoResponse(NoResponse::Partitioned(fault.name.clone()));
                     }
                 },
-                FaultKind::Drop(_) => return Err(NoResponse::Dropped(fault.name.clone())),
+                FaultKind::Drop(_) => {
+                    self.fired(fault);
+                    return Before::NoResponse(NoResponse::Dropped(fault.name.clone()));
+                }
                 FaultKind::Abort(a) => {
                     let headers: Vec<_> = a
                         .headers
@@ -207,76 +255,61 @@ impl HttpRoute {
                             ))
                         })
                         .collect();
-                    let answer = status_response(a.status, a.body.clone(), &headers);
-                    return Ok(answer_early(body, parts.version, answer).await);
+                    Some(status_response(a.status, a.body.clone(), &headers))
                 }
-                FaultKind::GrpcAbort(g) if is_grpc(&parts) => {
-                    let mut headers = vec![
-                        (
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/grpc"),
-                        ),
-                        (
-                            HeaderName::from_static("grpc-status"),
-                            HeaderValue::from(u16::from(g.code)),
-                        ),
-                    ];
-                    if let Ok(message) = HeaderValue::from_str(&g.message) {
-                        headers.push((HeaderName::from_static("grpc-message"), message));
-                    }
-                    let answer = status_response(200, String::new(), &headers);
-                    return Ok(answer_early(body, parts.version, answer).await);
-                }
+                FaultKind::GrpcAbort(g) if is_grpc(&parts) => Some(grpc_abort(g)),
                 FaultKind::FailNth(f) if self.state.nth(&fault.name, f.n) => {
                     let error = serde_json::json!({ "error": format!("failed by fault {:?} (every {} requests)", fault.name, f.n) });
-                    let answer = status_response(f.status, error.to_string(), &[]);
-                    return Ok(answer_early(body, parts.version, answer).await);
+                    Some(status_response(f.status, error.to_string(), &[]))
                 }
-                FaultKind::RateLimit(r) => {
-                    if let Err(wait) = self.state.take(&fault.name, r.per_sec, Instant::now()) {
+                FaultKind::RateLimit(r) => self
+                    .state
+                    .take(&fault.name, r.per_sec, Instant::now())
+                    .err()
+                    .map(|wait| {
                         let retry = HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64);
                         let error = serde_json::json!({ "error": format!("rate limited by fault {:?} ({} per second)", fault.name, r.per_sec) });
-                        let answer = status_response(
-                            r.status,
-                            error.to_string(),
-                            &[(header::RETRY_AFTER, retry)],
-                        );
-                        return Ok(answer_early(body, parts.version, answer).await);
-                    }
-                }
+                        status_response(r.status, error.to_string(), &[(header::RETRY_AFTER, retry)])
+                    }),
                 FaultKind::Delay(d) => {
+                    self.fired(fault);
                     let draws = draws.get_or_insert_with(|| {
                         rng::connection_rng(self.ctx.seed, &self.name, index)
                     });
                     tokio::time::sleep(d.sample(draws)).await;
+                    None
                 }
-                FaultKind::SetHeaders(h) => set_headers(&mut parts.headers, &h.request),
-                _ => {}
+                FaultKind::SetHeaders(h) => {
+                    self.fired(fault);
+                    set_headers(&mut parts.headers, &h.request);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(response) = early {
+                self.fired(fault);
+                return answer(response);
             }
         }
+        Before::Forward(parts)
+    }
 
-        let upstream: hyper::Uri = match upstream.parse() {
-            Ok(uri) => uri,
-            Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
-        };
-        let asked = Instant::now();
-        let forwarded = forward(&self.client, &upstream, parts, body, peer, self.tls);
-        let mut response = match response_timeout {
-            None => forwarded.await,
-            Some(limit) => match tokio::time::timeout(limit, forwarded).await {
-                Ok(response) => response,
-                Err(_) => gateway_timeout(&upstream, limit),
-            },
-        };
-        self.stats.upstream(asked.elapsed());
-
-        for fault in &faults {
+    /// The response phase: faults that act on the upstream's answer. `SetHeaders` was counted
+    /// in the request phase; `Truncate` counts only when it cuts a body.
+    async fn after_forwarding(
+        &self,
+        faults: &[Arc<Fault>],
+        mut response: Response<ProxyBody>,
+    ) -> Response<ProxyBody> {
+        for fault in faults {
             match &fault.kind {
                 FaultKind::ResponseDelay(d) => {
+                    self.fired(fault);
                     tokio::time::sleep(std::time::Duration::from_millis(d.ms)).await
                 }
                 FaultKind::SetHeaders(h) => set_headers(response.headers_mut(), &h.response),
                 FaultKind::ReplaceBody(r) => {
+                    self.fired(fault);
                     let (mut parts, _) = response.into_parts();
                     parts.headers.remove(header::CONTENT_LENGTH);
                     parts.headers.remove(header::CONTENT_ENCODING);
@@ -288,17 +321,54 @@ impl HttpRoute {
                     response = Response::from_parts(parts, full(r.body.clone()));
                 }
                 FaultKind::SlowBody(s) => {
+                    self.fired(fault);
                     response = response.map(|b| SlowBody::new(b, s.bytes_per_sec).boxed_unsync());
                 }
                 FaultKind::Truncate(t) => {
-                    response =
-                        response.map(|b| TruncatedBody::new(b, t.after_bytes).boxed_unsync());
+                    let metrics = Arc::clone(&self.ctx.metrics);
+                    let (name, kind) = (fault.name.clone(), fault.kind.name());
+                    let on_cut = Box::new(move || metrics.fault_fired(&name, kind));
+                    response = response
+                        .map(|b| TruncatedBody::new(b, t.after_bytes, on_cut).boxed_unsync());
                 }
                 _ => {}
             }
         }
-        Ok(response)
+        response
     }
+}
+
+/// What the request phase decided.
+enum Before {
+    /// Send the (possibly changed) request on.
+    Forward(Parts),
+    /// Answer in the upstream's place.
+    Answer(EarlyAnswer),
+    /// Send nothing back.
+    NoResponse(NoResponse),
+}
+
+struct EarlyAnswer {
+    response: Response<ProxyBody>,
+    version: hyper::Version,
+}
+
+/// A gRPC error answer: HTTP 200 with the status in the trailers-only form's headers.
+fn grpc_abort(g: &crate::faults::GrpcAbort) -> Response<ProxyBody> {
+    let mut headers = vec![
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        ),
+        (
+            HeaderName::from_static("grpc-status"),
+            HeaderValue::from(u16::from(g.code)),
+        ),
+    ];
+    if let Ok(message) = HeaderValue::from_str(&g.message) {
+        headers.push((HeaderName::from_static("grpc-message"), message));
+    }
+    status_response(200, String::new(), &headers)
 }
 
 /// The faults of `route` that apply to request number `index` with these `parts`, in order:
