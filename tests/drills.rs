@@ -304,10 +304,10 @@ async fn ctrl_c_rolls_back_at_once() {
 async fn a_drill_whose_baseline_does_not_hold_injects_nothing() {
     let (sb, app) = shop().await;
     let dir = scratch_dir("drill-refused");
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    // A listener that never accepts: held for the whole test, so no other test can take its
+    // port, and every request to it goes unanswered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = silent.local_addr().expect("addr");
     let text = drill_text(app, "2s", "").replace(
         &format!("http://{app}/catalog"),
         &format!("http://{closed}/catalog"),
@@ -351,10 +351,12 @@ async fn added_faults_ramp_and_are_removed_afterwards() {
   name: "slow-db",
   baseline: "300ms",
   observe: "3s",
-  probes: [(name: "db", check: Tcp(addr: "{route}"), interval: "50ms", steady: (window: "200ms"))],
+  probes: [(name: "db", check: Tcp(addr: "{route}", send: "ping", expect: "ping"), interval: "50ms",
+            timeout: "2s", steady: (window: "200ms"))],
   steps: [
     (action: Add(name: "slow", route: "db", kind: Latency(ms: 0))),
     (action: Ramp(fault: "slow", param: "ms", from: 0, to: 40, over: "1s", every: "250ms")),
+    (at: "1s", action: Hold("600ms")),
   ],
 )"#
     );
@@ -381,6 +383,150 @@ async fn added_faults_ramp_and_are_removed_afterwards() {
         assert!(events.contains(&expected), "{expected} in {events:?}");
     }
     assert_eq!(sb.api().get("/v1/faults/slow").await.status, 404);
+    // The probe's round trips through the route carried the ramp: fast in the baseline, at
+    // least the full 40 ms each way once the ramp reached it, fast again after the removal.
+    let samples = probe(&report, "db")["samples"].as_array().unwrap().clone();
+    let latency = |from: f64, to: f64| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|s| (from..to).contains(&s["t_ms"].as_f64().unwrap()))
+            .map(|s| s["latency_ms"].as_f64().unwrap())
+            .collect()
+    };
+    let phases = &report["phases"];
+    let (injected, lifted) = (
+        phases["injected_ms"].as_f64().unwrap(),
+        phases["lifted_ms"].as_f64().unwrap(),
+    );
+    let baseline = latency(0.0, injected);
+    let at_40 = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["what"] == "set slow.ms = 40")
+        .and_then(|e| e["t_ms"].as_f64())
+        .expect("the ramp's last step");
+    let ramped = latency(at_40 + 100.0, lifted - 100.0);
+    assert!(baseline.iter().all(|ms| *ms < 30.0), "{baseline:?}");
+    assert!(
+        !ramped.is_empty() && ramped.iter().all(|ms| *ms >= 40.0),
+        "{ramped:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_of_a_tcp_route_see_refused_connections_round_trips_and_no_traffic() {
+    let db = support::upstream::echo().await;
+    let sb = spawn_switchboard(&format!(
+        r#"(
+  routes: [
+    (name: "db", protocol: Tcp, listen: "127.0.0.1:0", upstream: "{db}"),
+    (name: "idle", protocol: Tcp, listen: "127.0.0.1:0", upstream: "{db}"),
+  ],
+  faults: [(name: "db-cut", route: "db", enabled: false, kind: Partition(mode: Refuse))],
+)"#
+    ))
+    .await;
+    let route = sb.addr("db").await;
+    let dir = scratch_dir("drill-tcp-route");
+    let text = format!(
+        r#"(
+  name: "db-refused",
+  baseline: "1s",
+  observe: "3s",
+  probes: [
+    // Traffic through the route: a ping per 50 ms, each on a new connection.
+    (name: "db-ping", check: Tcp(addr: "{route}", send: "ping", expect: "ping"), interval: "50ms",
+     steady: (window: "300ms")),
+    (name: "db-route", check: Route(route: "db", max_error_rate: 0.05), interval: "250ms",
+     steady: (window: "500ms")),
+    // Its plan asks nothing, so that it does not stop the drill; its readings still say
+    // what they saw.
+    (name: "idle-route", check: Route(route: "idle"), interval: "250ms",
+     steady: (min_success: 0.0, window: "500ms")),
+  ],
+  steps: [(action: Enable("db-cut")), (action: Hold("1s"))],
+)"#
+    );
+    let file = write(&dir, "tcp-route.ron", &text);
+    let out = drill_command(&sb, &file, &dir.join("report"))
+        .output()
+        .await
+        .expect("run the drill");
+    let report = read_report(&dir.join("report"));
+
+    // The proxy accepts before it dials, so only the round trip sees the partition.
+    let ping = probe(&report, "db-ping");
+    let failed: Vec<&Value> = ping["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .collect();
+    assert!(failed.len() >= 10, "{ping:#}");
+    assert!(
+        // Refused with the ping unread: the kernel answers the close with a reset.
+        failed.iter().all(|s| s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("closed") || e.contains("reset"))),
+        "{failed:?}"
+    );
+    assert!(
+        ping["measures"]["recovery_ms"].as_f64().is_some(),
+        "{ping:#}"
+    );
+
+    // The route's own counters saw the same: refused connections as failures, round trips
+    // with a latency while healthy.
+    let route_probe = probe(&report, "db-route");
+    let samples = route_probe["samples"].as_array().unwrap();
+    assert!(
+        samples.iter().any(|s| s["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failed (100.0%)"))),
+        "{route_probe:#}"
+    );
+    let first = &samples[0];
+    assert_eq!(first["ok"], true, "{route_probe:#}");
+    assert!(
+        first["latency_ms"].as_f64().is_some_and(|ms| ms >= 1.0),
+        "{first}"
+    );
+    assert!(
+        route_probe["measures"]["recovery_ms"].as_f64().is_some(),
+        "{route_probe:#}"
+    );
+
+    // Nothing went through the idle route: its probe says so rather than calling it healthy.
+    let idle = probe(&report, "idle-route");
+    assert!(
+        idle["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == false
+                && s["no_traffic"] == true
+                && s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("no traffic"))),
+        "{idle:#}"
+    );
+    assert!(
+        idle["measures"]["no_traffic_samples"]
+            .as_u64()
+            .is_some_and(|n| n >= 10),
+        "{idle:#}"
+    );
+    let markdown =
+        std::fs::read_to_string(dir.join("report").join("report.md")).expect("report.md");
+    assert!(
+        markdown.contains("saw no traffic through the route"),
+        "{markdown}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // The server's state after the drill: the partition it enabled is off again.
+    assert!(!fault_enabled(&sb, "db-cut").await);
 }
 
 /// Runs `switchboard drill FILE` against an endpoint nobody listens on (a bad file must be

@@ -67,7 +67,7 @@ pub fn list(routes: &Value, faults: &Value) -> String {
                 text(&s["total"]),
                 text(&s["bytes_upstream"]),
                 text(&s["bytes_downstream"]),
-                text(&s["dial_errors"]),
+                text(&s["failed"]),
                 text(&r["source"]),
             ]
         })
@@ -89,7 +89,7 @@ pub fn list(routes: &Value, faults: &Value) -> String {
                 "TOTAL",
                 "BYTES_UP",
                 "BYTES_DOWN",
-                "DIAL_ERRORS",
+                "FAILED",
                 "SOURCE"
             ],
             &route_rows

@@ -57,8 +57,12 @@ pub fn render(report: &Report) -> String {
             probe.baseline_success * 100.0,
             secs(m.and_then(|m| m.detect_ms)),
             secs(m.and_then(|m| m.degraded_ms)),
-            m.and_then(|m| m.worst_window_success)
-                .map_or("—".into(), |w| format!("{:.0}%", w * 100.0)),
+            m.and_then(|m| m.worst_window_success.map(|w| (w, m.worst_window_partial)))
+                .map_or("—".into(), |(w, partial)| if partial {
+                    format!("{:.0}% (partial window)", w * 100.0)
+                } else {
+                    format!("{:.0}%", w * 100.0)
+                }),
             m.map_or("—".into(), |m| format!(
                 "{} / {}",
                 m.failed_samples, m.samples
@@ -77,6 +81,23 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out);
         for (name, reason) in reasons {
             let _ = writeln!(out, "- **{name}** failed: {reason}");
+        }
+    }
+    for probe in &report.probes {
+        let Some(m) = &probe.measures else { continue };
+        if m.worst_window_partial {
+            let _ = writeln!(
+                out,
+                "- **{}**: the faults held for less than one steady-state window; its worst window is scored on all of that time",
+                probe.name
+            );
+        }
+        if m.no_traffic_samples > 0 {
+            let _ = writeln!(
+                out,
+                "- **{}**: {} of {} readings saw no traffic through the route, so they could not show health; they count as failed",
+                probe.name, m.no_traffic_samples, m.samples
+            );
         }
     }
     let _ = writeln!(out, "\n## Timeline\n");

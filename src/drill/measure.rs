@@ -34,8 +34,16 @@ pub struct Measures {
     /// Failed samples over those the steady state allows (1 − min_success of the samples
     /// from injection on); above 1.0 the budget is overdrawn. `None` when none are allowed.
     pub error_budget_burned: Option<f64>,
-    /// The lowest windowed success while the faults were in force.
+    /// The lowest success over a whole window while the faults were in force. When the
+    /// faults held for less than one window, the success over all of that time instead, and
+    /// `worst_window_partial` says so.
     pub worst_window_success: Option<f64>,
+    /// `worst_window_success` was scored on less than a whole window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worst_window_partial: bool,
+    /// Samples of a route probe that saw no traffic to judge (counted as failed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_traffic_samples: usize,
     /// From the lift to the first moment from which the steady state held for whole windows
     /// until the end of the drill.
     pub recovery_ms: Option<f64>,
@@ -64,6 +72,10 @@ impl Verdict {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Whether a set of samples meets the steady-state condition.
 pub fn holds(samples: &[Sample], steady: &Steady) -> bool {
     if samples.is_empty() {
@@ -83,9 +95,14 @@ pub fn success(samples: &[Sample]) -> f64 {
     samples.iter().filter(|s| s.ok).count() as f64 / samples.len() as f64
 }
 
-/// The 99th percentile of the samples' latency, nearest-rank.
+/// The 99th percentile of the samples' latency, nearest-rank; samples that saw no traffic
+/// have no latency and are left out.
 pub fn p99_ms(samples: &[Sample]) -> f64 {
-    let mut latencies: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
+    let mut latencies: Vec<f64> = samples
+        .iter()
+        .filter(|s| !s.no_traffic)
+        .map(|s| s.latency_ms)
+        .collect();
     if latencies.is_empty() {
         return 0.0;
     }
@@ -117,10 +134,7 @@ pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
     });
     let failed_samples = after.iter().filter(|s| !s.ok).count();
     let allowed = after.len() as f64 * (1.0 - probe.steady.min_success);
-    let worst_window_success = faulted
-        .iter()
-        .map(|s| success(between(faulted, s.t_ms, s.t_ms + window)))
-        .min_by(f64::total_cmp);
+    let (worst_window_success, worst_window_partial) = worst_window(faulted, window, phases);
     Measures {
         samples: samples.len(),
         detect_ms,
@@ -129,6 +143,8 @@ pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
         failed_samples,
         error_budget_burned: (allowed > 0.0).then(|| failed_samples as f64 / allowed),
         worst_window_success,
+        worst_window_partial,
+        no_traffic_samples: samples.iter().filter(|s| s.no_traffic).count(),
         recovery_ms: recovered_at(samples, &probe.steady, phases).map(|t| {
             // A probe that was healthy when the faults were lifted and stayed so needed no
             // time at all; otherwise the time runs to its first good sample.
@@ -141,6 +157,22 @@ pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
                 t - phases.lifted_ms
             }
         }),
+    }
+}
+
+/// The lowest success over whole windows that start at a sample and end before the lift.
+/// Windows that would run past the lift are not scored: they would shrink to a sample or two.
+/// With no whole window, all of `faulted` is scored once, marked partial.
+fn worst_window(faulted: &[Sample], window: f64, phases: &Phases) -> (Option<f64>, bool) {
+    let whole = faulted
+        .iter()
+        .filter(|s| s.t_ms + window <= phases.lifted_ms)
+        .map(|s| success(between(faulted, s.t_ms, s.t_ms + window)))
+        .min_by(f64::total_cmp);
+    match whole {
+        Some(worst) => (Some(worst), false),
+        None if faulted.is_empty() => (None, false),
+        None => (Some(success(faulted)), true),
     }
 }
 
@@ -229,7 +261,11 @@ mod tests {
     fn probe(degraded: bool) -> Probe {
         Probe {
             name: "p".into(),
-            check: Check::Tcp { addr: "x:1".into() },
+            check: Check::Tcp {
+                addr: "x:1".into(),
+                send: None,
+                expect: None,
+            },
             interval: Duration::from_millis(100),
             timeout: Duration::from_secs(1),
             steady: Steady {
@@ -259,6 +295,7 @@ mod tests {
                     status: None,
                     degraded: failing,
                     error: None,
+                    no_traffic: false,
                 }
             })
             .collect()
@@ -311,6 +348,43 @@ mod tests {
         let m = measure(&probe(false), &s, &PHASES);
         assert_eq!(m.recovery_ms, Some(2100.0));
         assert!(m.worst_window_success.is_some_and(|w| w < 0.1));
+        assert_eq!(judge(&probe(false), &m).0, Verdict::Failed);
+    }
+
+    #[test]
+    fn only_whole_windows_before_the_lift_are_scored() {
+        // Healthy throughout but for the last sample before the lift (4.9 s). A 1 s window
+        // starting there would hold one sample and score 0%; whole windows see 90% at worst.
+        let mut s = samples(10_000, 0..0);
+        s[49].ok = false;
+        let m = measure(&probe(false), &s, &PHASES);
+        assert_eq!(m.worst_window_success, Some(0.9));
+        assert!(!m.worst_window_partial);
+
+        // Faults held for 0.5 s, less than the 1 s window: one partial window, said so.
+        let short = Phases {
+            injected_ms: 2000.0,
+            lifted_ms: 2500.0,
+            end_ms: 10_000.0,
+        };
+        let mut s = samples(10_000, 0..0);
+        s[24].ok = false;
+        let m = measure(&probe(false), &s, &short);
+        assert_eq!(m.worst_window_success, Some(0.8));
+        assert!(m.worst_window_partial);
+    }
+
+    #[test]
+    fn samples_without_traffic_count_as_failed_and_are_counted() {
+        let mut s = samples(10_000, 0..0);
+        for sample in &mut s[20..25] {
+            sample.ok = false;
+            sample.no_traffic = true;
+            sample.latency_ms = 0.0;
+        }
+        let m = measure(&probe(false), &s, &PHASES);
+        assert_eq!(m.no_traffic_samples, 5);
+        assert_eq!(m.failed_samples, 5);
         assert_eq!(judge(&probe(false), &m).0, Verdict::Failed);
     }
 

@@ -42,7 +42,14 @@ pub struct Sample {
     /// Why it failed, when it did not get an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A route probe saw nothing go through the route since its previous reading, so it
+    /// could not tell health; such a sample counts as failed, and the report says why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_traffic: bool,
 }
+
+/// The error of a route probe's sample with no traffic to judge.
+pub const NO_TRAFFIC: &str = "no traffic through the route since the previous reading";
 
 /// A probe ready to sample: addresses expanded, client built.
 pub struct Sampler {
@@ -57,7 +64,11 @@ enum Target {
         url: hyper::Uri,
         method: Method,
     },
-    Tcp(String),
+    Tcp {
+        addr: String,
+        send: Option<Vec<u8>>,
+        expect: Option<String>,
+    },
     Route {
         control: Control,
         route: String,
@@ -109,7 +120,11 @@ impl Sampler {
                     method,
                 }
             }
-            Check::Tcp { addr } => Target::Tcp(expand_env(addr).map_err(bad)?),
+            Check::Tcp { addr, send, expect } => Target::Tcp {
+                addr: expand_env(addr).map_err(bad)?,
+                send: send.as_ref().map(|s| s.clone().into_bytes()),
+                expect: expect.clone(),
+            },
             Check::Route {
                 route,
                 max_error_rate,
@@ -163,6 +178,17 @@ impl Sampler {
             Ok(Err(e)) => (false, None, false, Some(e)),
             Ok(Ok(Answer::Connected)) => (true, None, false, None),
             Ok(Ok(Answer::First)) => return None,
+            Ok(Ok(Answer::NoTraffic)) => {
+                return Some(Sample {
+                    t_ms,
+                    ok: false,
+                    latency_ms: 0.0,
+                    status: None,
+                    degraded: false,
+                    error: Some(NO_TRAFFIC.into()),
+                    no_traffic: true,
+                });
+            }
             Ok(Ok(Answer::Interval {
                 ok,
                 p99_ms,
@@ -175,6 +201,7 @@ impl Sampler {
                     status: None,
                     degraded: false,
                     error: (!ok).then_some(summary),
+                    no_traffic: false,
                 });
             }
             Ok(Ok(Answer::Http { status, body })) => {
@@ -194,15 +221,21 @@ impl Sampler {
             status,
             degraded,
             error,
+            no_traffic: false,
         })
     }
 
     async fn attempt(&self) -> Result<Answer, String> {
         match &self.target {
-            Target::Tcp(addr) => tokio::net::TcpStream::connect(addr)
-                .await
-                .map(|_| Answer::Connected)
-                .map_err(|e| format!("connect {addr}: {e}")),
+            Target::Tcp { addr, send, expect } => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("connect {addr}: {e}"))?;
+                match send {
+                    None => Ok(Answer::Connected),
+                    Some(bytes) => round_trip(stream, bytes, expect.as_deref()).await,
+                }
+            }
             Target::Http {
                 client,
                 url,
@@ -245,23 +278,71 @@ impl Sampler {
     }
 }
 
+/// What a route's clients experienced, from its `/v1/routes/{name}` answer: requests and
+/// failed requests on an HTTP route; on a TCP route, connections that ended (cleanly or not)
+/// and those that failed (refused, reset or cut by a fault or the upstream, failed dials,
+/// clients that gave up on a held connection), with round-trip latency.
+/// Sends `bytes` and reads until the answer holds `expect` (or, without it, until the first
+/// bytes arrive). A close or reset before that is a failure, as the client would see it.
+async fn round_trip(
+    mut stream: tokio::net::TcpStream,
+    bytes: &[u8],
+    expect: Option<&str>,
+) -> Result<Answer, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.set_nodelay(true);
+    stream
+        .write_all(bytes)
+        .await
+        .map_err(|e| format!("sending: {e}"))?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "closed after {} bytes of answer{}",
+                answer.len(),
+                expect.map_or(String::new(), |e| format!(", without {e:?}"))
+            ));
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let done = match expect {
+            None => true,
+            Some(text) => String::from_utf8_lossy(&answer).contains(text),
+        };
+        if done {
+            return Ok(Answer::Connected);
+        }
+        if answer.len() > BODY_LIMIT {
+            return Err(format!("{BODY_LIMIT} bytes of answer without {expect:?}"));
+        }
+    }
+}
+
 fn counts(info: &serde_json::Value) -> Option<Counts> {
     let number = |v: &serde_json::Value| v.as_u64();
+    let buckets = |v: &serde_json::Value| -> Option<Vec<u64>> {
+        Some(v.as_array()?.iter().filter_map(number).collect())
+    };
     match info.get("http").filter(|h| !h.is_null()) {
         Some(http) => Some(Counts {
             attempts: number(&http["requests"])?,
             errors: number(&http["errors"])?,
-            latency: http["latency_counts"]
-                .as_array()?
-                .iter()
-                .filter_map(number)
-                .collect(),
+            latency: buckets(&http["latency_counts"])?,
         }),
-        None => Some(Counts {
-            attempts: number(&info["stats"]["total"])?,
-            errors: number(&info["stats"]["dial_errors"])?,
-            latency: Vec::new(),
-        }),
+        None => {
+            let stats = &info["stats"];
+            let failed = number(&stats["failed"])?;
+            Some(Counts {
+                attempts: number(&stats["ended"])? + failed,
+                errors: failed,
+                latency: buckets(&stats["round_trip_counts"])?,
+            })
+        }
     }
 }
 
@@ -269,17 +350,21 @@ fn counts(info: &serde_json::Value) -> Option<Counts> {
 fn interval(before: &Counts, now: &Counts, max_error_rate: f64) -> Answer {
     let attempts = now.attempts.saturating_sub(before.attempts);
     let errors = now.errors.saturating_sub(before.errors);
-    let rate = if attempts == 0 {
-        0.0
-    } else {
-        errors as f64 / attempts as f64
-    };
     let counts: Vec<u64> = now
         .latency
         .iter()
         .zip(before.latency.iter().chain(std::iter::repeat(&0)))
         .map(|(n, b)| n.saturating_sub(*b))
         .collect();
+    let timed: u64 = counts.iter().sum();
+    if attempts == 0 && timed == 0 {
+        return Answer::NoTraffic;
+    }
+    let rate = if attempts == 0 {
+        0.0
+    } else {
+        errors as f64 / attempts as f64
+    };
     Answer::Interval {
         ok: rate <= max_error_rate,
         p99_ms: p99_of_buckets(&counts),
@@ -319,6 +404,9 @@ enum Answer {
     },
     /// A route probe's first reading.
     First,
+    /// A route probe's reading with nothing through the route since the previous one: no
+    /// measure of health either way.
+    NoTraffic,
     /// A route probe's reading against the previous one.
     Interval {
         ok: bool,

@@ -97,15 +97,26 @@ pub enum Check {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body_contains: Option<String>,
     },
-    /// A TCP connect; it succeeds when the connection is accepted.
+    /// A TCP connect; it succeeds when the connection is accepted, and, with `send`, when
+    /// the answer to those bytes arrives (and holds `expect`). Through a proxy, which accepts
+    /// before it dials, only a round trip shows whether the dependency behind is reachable.
     Tcp {
         /// `host:port`.
         addr: String,
+        /// Bytes to send once connected (`\r\n` and the like as RON escapes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send: Option<String>,
+        /// Text the answer must contain; without it, any answer of at least one byte will do.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
     },
     /// Switchboard's own counters of one of its routes, read through the control endpoint:
     /// each sample covers the traffic since the previous one. It succeeds when the share of
-    /// errors (HTTP: 5xx and requests that got no response; TCP: failed upstream dials) stays
-    /// at or under `max_error_rate`; its latency is the interval's p99 (HTTP routes).
+    /// failures stays at or under `max_error_rate`: on HTTP routes 5xx answers and requests
+    /// that got no response; on TCP routes connections refused, reset or cut (by a fault or
+    /// the upstream), failed dials, and clients that gave up on a held connection. Its
+    /// latency is the interval's p99: of requests (HTTP) or of round trips (TCP). A reading
+    /// with no traffic since the previous one fails, saying so: it shows nothing of health.
     Route {
         /// The route's name.
         route: String,

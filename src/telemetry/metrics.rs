@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::route_stats::{Failure, LatencyCounts, RouteStats};
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
     route: String,
@@ -18,6 +20,12 @@ struct RouteLabel {
 struct BytesLabel {
     route: String,
     direction: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabel {
+    route: String,
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,45 +53,6 @@ struct ResultLabel {
 /// 1 ms to about 16 s, doubling.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
-}
-
-/// The live counters of one route.
-#[derive(Debug, Clone)]
-pub struct RouteStats {
-    open: Gauge,
-    total: Counter,
-    bytes_upstream: Counter,
-    bytes_downstream: Counter,
-    dial_errors: Counter,
-}
-
-/// Upper bounds of the latency buckets kept for drills' route probes, in milliseconds (the
-/// same doubling as the exported histogram); one more bucket counts everything above.
-pub const LATENCY_BUCKETS_MS: [u64; 15] = [
-    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
-];
-
-/// Request latencies of one route by bucket, readable (prometheus-client's histogram is
-/// write-only from here).
-#[derive(Debug, Default)]
-pub struct LatencyCounts([std::sync::atomic::AtomicU64; LATENCY_BUCKETS_MS.len() + 1]);
-
-impl LatencyCounts {
-    fn observe(&self, took: std::time::Duration) {
-        let ms = took.as_secs_f64() * 1000.0;
-        let i = LATENCY_BUCKETS_MS
-            .iter()
-            .position(|le| ms <= *le as f64)
-            .unwrap_or(LATENCY_BUCKETS_MS.len());
-        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn counts(&self) -> Vec<u64> {
-        self.0
-            .iter()
-            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-            .collect()
-    }
 }
 
 /// A copy of an HTTP route's request counters at one moment.
@@ -135,66 +104,6 @@ impl HttpStats {
     }
 }
 
-/// A copy of a route's counters at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RouteStatsSnapshot {
-    /// Connections open now.
-    pub open: u64,
-    /// Connections accepted since start.
-    pub total: u64,
-    /// Bytes written to the upstream.
-    pub bytes_upstream: u64,
-    /// Bytes written to clients.
-    pub bytes_downstream: u64,
-    /// Upstream dials that failed.
-    pub dial_errors: u64,
-}
-
-/// Counts a connection as open until dropped.
-#[derive(Debug)]
-pub struct OpenConnection(Gauge);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-impl RouteStats {
-    /// Counts a new connection; it stays counted as open while the guard lives.
-    pub fn connection_opened(&self) -> OpenConnection {
-        self.total.inc();
-        self.open.inc();
-        OpenConnection(self.open.clone())
-    }
-
-    /// Counts bytes written towards the upstream (`upstream: true`) or the client.
-    pub fn add_bytes(&self, upstream: bool, n: usize) {
-        let counter = if upstream {
-            &self.bytes_upstream
-        } else {
-            &self.bytes_downstream
-        };
-        counter.inc_by(n as u64);
-    }
-
-    /// Counts a failed upstream dial.
-    pub fn dial_failed(&self) {
-        self.dial_errors.inc();
-    }
-
-    /// The counters now.
-    pub fn snapshot(&self) -> RouteStatsSnapshot {
-        RouteStatsSnapshot {
-            open: u64::try_from(self.open.get()).unwrap_or(0),
-            total: self.total.get(),
-            bytes_upstream: self.bytes_upstream.get(),
-            bytes_downstream: self.bytes_downstream.get(),
-            dial_errors: self.dial_errors.get(),
-        }
-    }
-}
-
 /// Every metric of one Switchboard.
 #[derive(Debug)]
 pub struct Metrics {
@@ -209,7 +118,23 @@ pub struct Metrics {
     request_seconds: Family<RouteLabel, Histogram>,
     upstream_seconds: Family<RouteLabel, Histogram>,
     fired_by_kind: Family<KindLabel, Counter>,
-    latency: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LatencyCounts>>>,
+    ended: Family<RouteLabel, Counter>,
+    failed: Family<FailureLabel, Counter>,
+    round_trip_seconds: Family<RouteLabel, Histogram>,
+    latency: LatencyByRoute,
+    round_trips: LatencyByRoute,
+}
+
+/// Readable latency buckets per route, created on first use.
+type LatencyByRoute =
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<LatencyCounts>>>;
+
+fn latency_of(map: &LatencyByRoute, route: &str) -> std::sync::Arc<LatencyCounts> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(route.to_string())
+        .or_default()
+        .clone()
 }
 
 impl Default for Metrics {
@@ -232,6 +157,10 @@ impl Metrics {
         let request_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let upstream_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let fired_by_kind = Family::default();
+        let ended = Family::default();
+        let failed = Family::default();
+        let round_trip_seconds =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
             "connections_open",
             "Connections open now, per route",
@@ -282,6 +211,21 @@ impl Metrics {
             "Times faults took hold, per fault kind",
             fired_by_kind.clone(),
         );
+        registry.register(
+            "connections_ended",
+            "Connections that ended with both sides closing cleanly, per route",
+            ended.clone(),
+        );
+        registry.register(
+            "connections_failed",
+            "Connections that failed as their client saw it, per route and reason (fault, dial, broken, gave_up: held by a partition until the client hung up, shutdown)",
+            failed.clone(),
+        );
+        registry.register(
+            "tcp_round_trip_seconds",
+            "Time from a client's bytes to the first byte of the answer delivered back, faults included, per TCP route",
+            round_trip_seconds.clone(),
+        );
         Metrics {
             registry,
             open,
@@ -294,7 +238,11 @@ impl Metrics {
             request_seconds,
             upstream_seconds,
             fired_by_kind,
+            ended,
+            failed,
+            round_trip_seconds,
             latency: Default::default(),
+            round_trips: Default::default(),
         }
     }
 
@@ -330,13 +278,7 @@ impl Metrics {
                     route: route.to_string(),
                 })
                 .clone(),
-            latency: self
-                .latency
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(route.to_string())
-                .or_default()
-                .clone(),
+            latency: latency_of(&self.latency, route),
         }
     }
 
@@ -359,6 +301,17 @@ impl Metrics {
             bytes_upstream: bytes("upstream"),
             bytes_downstream: bytes("downstream"),
             dial_errors: self.dial_errors.get_or_create(&label).clone(),
+            ended: self.ended.get_or_create(&label).clone(),
+            failed: Failure::ALL.map(|why| {
+                self.failed
+                    .get_or_create(&FailureLabel {
+                        route: route.to_string(),
+                        reason: why.label(),
+                    })
+                    .clone()
+            }),
+            round_trip_seconds: self.round_trip_seconds.get_or_create(&label).clone(),
+            round_trips: latency_of(&self.round_trips, route),
         }
     }
 

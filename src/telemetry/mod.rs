@@ -2,10 +2,10 @@
 
 mod events;
 mod metrics;
+mod route_stats;
 mod tracing;
 
 pub use events::{Event, EventBus, EventKind, EventSource, timestamp};
-pub use metrics::{
-    HttpStats, HttpStatsSnapshot, LATENCY_BUCKETS_MS, Metrics, RouteStats, RouteStatsSnapshot,
-};
+pub use metrics::{HttpStats, HttpStatsSnapshot, Metrics};
+pub use route_stats::{Failure, LATENCY_BUCKETS_MS, RouteStats, RouteStatsSnapshot};
 pub use tracing::{LogFormat, init_tracing};

@@ -12,6 +12,7 @@ use super::session::{Ending, Session};
 use crate::faults::PartitionMode;
 use crate::proxy::ProxyContext;
 use crate::store::RuleSet;
+use crate::telemetry::{Failure, RouteStats};
 
 /// Serves one client of `route` until the connection ends.
 pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: ProxyContext) {
@@ -21,12 +22,20 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
     let mut plan = Plan::new(Arc::clone(&route), connection, ctx.seed, Instant::now());
     plan.refresh(&rules.borrow_and_update(), Instant::now(), &ctx.metrics);
 
-    if !wait_out_partition(&client, &mut plan, &mut rules, &ctx).await {
-        return;
-    }
-    let delay = plan.connect_delay();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    let accepted = Instant::now();
+    loop {
+        if !wait_out_partition(&client, &mut plan, &mut rules, &stats, &ctx).await {
+            return;
+        }
+        match wait_out_connect_delay(accepted, &mut plan, &mut rules, &ctx).await {
+            Delay::Over => break,
+            // The rules changed: a partition may hold now, or the delay be shorter.
+            Delay::Changed => continue,
+            Delay::Stopped => {
+                stats.failed(Failure::Shutdown);
+                return;
+            }
+        }
     }
     // The upstream is read at dial time, so changing it needs no rebind.
     // A dial that takes longer than the route's connect timeout is a failure: the client is
@@ -38,11 +47,18 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
         .map(|r| (r.upstream.clone(), r.timeouts.connect))
     else {
         tracing::debug!("route removed before dial");
+        stats.failed(Failure::Fault);
         return;
     };
-    let upstream = match tokio::time::timeout(dial_timeout, TcpStream::connect(&upstream_addr))
-        .await
-    {
+    let dial = tokio::time::timeout(dial_timeout, TcpStream::connect(&upstream_addr));
+    let dialed = tokio::select! {
+        dialed = dial => dialed,
+        () = ctx.shutdown.cancelled() => {
+            stats.failed(Failure::Shutdown);
+            return;
+        }
+    };
+    let upstream = match dialed {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             stats.dial_failed();
@@ -69,18 +85,30 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
     };
     let ending = tokio::select! {
         ending = session.run(&mut rules) => ending,
-        () = ctx.abort.cancelled() => Ending::Cut(Cut::Reset("the grace period after a stop ran out")),
+        () = ctx.abort.cancelled() => Ending::Cut(Cut::Reset(GRACE_OVER)),
     };
     match ending {
-        Ending::Finished => tracing::debug!("connection finished"),
+        Ending::Finished => {
+            stats.ended();
+            tracing::debug!("connection finished");
+        }
         Ending::Stopped => {}
-        Ending::Cut(Cut::Close(why)) => tracing::debug!(why, "connection closed by fault"),
+        Ending::Cut(Cut::Close(why)) => {
+            stats.failed(Failure::Fault);
+            tracing::debug!(why, "connection closed by fault");
+        }
         Ending::Cut(Cut::Reset(why)) => {
+            stats.failed(if why == GRACE_OVER {
+                Failure::Shutdown
+            } else {
+                Failure::Fault
+            });
             tracing::debug!(why, "connection reset by fault");
             reset(&client);
             reset(&upstream);
         }
         Ending::Broken(direction, e) => {
+            stats.failed(Failure::Broken);
             // Pass a peer's abort on to the other side instead of a clean close, so the
             // client sees what a direct connection would have shown.
             tracing::debug!(?direction, error = %e, "connection broke");
@@ -90,21 +118,62 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
     }
 }
 
+const GRACE_OVER: &str = "the grace period after a stop ran out";
+
+/// How a wait for `ConnectDelay` ended.
+enum Delay {
+    Over,
+    Changed,
+    Stopped,
+}
+
+/// Holds the dial for the connect delay in force, counted from `accepted`. A change of rules
+/// ends the wait at once, so a lifted or shortened delay releases the waiting dial.
+async fn wait_out_connect_delay(
+    accepted: Instant,
+    plan: &mut Plan,
+    rules: &mut watch::Receiver<Arc<RuleSet>>,
+    ctx: &ProxyContext,
+) -> Delay {
+    let until = accepted + plan.connect_delay();
+    if Instant::now() >= until {
+        return Delay::Over;
+    }
+    tokio::select! {
+        () = tokio::time::sleep_until(until.into()) => Delay::Over,
+        changed = rules.changed() => {
+            if changed.is_err() {
+                return Delay::Stopped;
+            }
+            let snapshot = rules.borrow_and_update().clone();
+            plan.refresh(&snapshot, Instant::now(), &ctx.metrics);
+            Delay::Changed
+        }
+        () = ctx.shutdown.cancelled() => Delay::Stopped,
+    }
+}
+
 /// Applies a partition that holds at accept time. Returns whether to go on and dial.
 async fn wait_out_partition(
     client: &TcpStream,
     plan: &mut Plan,
     rules: &mut watch::Receiver<Arc<RuleSet>>,
+    stats: &RouteStats,
     ctx: &ProxyContext,
 ) -> bool {
     loop {
         if plan.route_gone() {
+            stats.failed(Failure::Fault);
             return false;
         }
         match plan.partition() {
             None => return true,
-            Some(PartitionMode::Refuse) => return false,
+            Some(PartitionMode::Refuse) => {
+                stats.failed(Failure::Fault);
+                return false;
+            }
             Some(PartitionMode::Reset) => {
+                stats.failed(Failure::Fault);
                 reset(client);
                 return false;
             }
@@ -117,9 +186,15 @@ async fn wait_out_partition(
                         let snapshot = rules.borrow_and_update().clone();
                         plan.refresh(&snapshot, Instant::now(), &ctx.metrics);
                     }
-                    () = ctx.shutdown.cancelled() => return false,
+                    () = ctx.shutdown.cancelled() => {
+                        stats.failed(Failure::Shutdown);
+                        return false;
+                    }
                     // The client left: nothing is waiting for the partition to lift.
-                    () = client_gone(client) => return false,
+                    () = client_gone(client) => {
+                        stats.failed(Failure::GaveUp);
+                        return false;
+                    }
                 }
             }
         }

@@ -45,6 +45,7 @@ impl Session<'_> {
     pub async fn run(mut self, rules: &mut watch::Receiver<Arc<RuleSet>>) -> Ending {
         let mut up = Stream::new(Direction::Upstream);
         let mut down = Stream::new(Direction::Downstream);
+        let mut turns = RoundTrips::default();
         loop {
             let now = Instant::now();
             if let Some((at, cut)) = self.plan.deadline()
@@ -64,6 +65,8 @@ impl Session<'_> {
             if let Err(e) = down.flush(self.client, &self.plan, &mut self.rng, self.stats, now) {
                 return Ending::Broken(Direction::Downstream, e);
             }
+            // After the flushes, so a held answer written just now ends its turn now.
+            turns.observe(&up, &down, now, self.stats);
             if up.limit_spent() || down.limit_spent() {
                 return Ending::Cut(Cut::Close("limit data"));
             }
@@ -139,6 +142,31 @@ impl Session<'_> {
         }
         if self.plan.latency_key(Direction::Downstream) != before[1] {
             down.retime(&self.plan, &mut self.rng);
+        }
+    }
+}
+
+/// Times round trips: from the client's bytes to the first byte of the answer delivered back,
+/// faults on both directions included. What the client sends while it waits belongs to the
+/// same turn; the next turn starts with the first bytes it sends after an answer.
+#[derive(Default)]
+struct RoundTrips {
+    received: u64,
+    delivered: u64,
+    asked_at: Option<Instant>,
+}
+
+impl RoundTrips {
+    fn observe(&mut self, up: &Stream, down: &Stream, now: Instant, stats: &RouteStats) {
+        if down.delivered() > self.delivered {
+            self.delivered = down.delivered();
+            if let Some(asked) = self.asked_at.take() {
+                stats.round_trip(now - asked);
+            }
+        }
+        if up.received() > self.received {
+            self.received = up.received();
+            self.asked_at.get_or_insert(now);
         }
     }
 }

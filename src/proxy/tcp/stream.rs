@@ -96,6 +96,9 @@ pub struct Stream {
     pipe: Option<splice::Pipe>,
     /// Bytes spliced into the pipe and not yet out of it.
     in_pipe: usize,
+    /// Bytes read from the source and written to the sink, for timing round trips.
+    received: u64,
+    delivered: u64,
 }
 
 impl Stream {
@@ -115,7 +118,24 @@ impl Stream {
             bulk: false,
             pipe: None,
             in_pipe: 0,
+            received: 0,
+            delivered: 0,
         }
+    }
+
+    /// Bytes read from the source so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Bytes written to the sink so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    fn sent(&mut self, stats: &RouteStats, n: usize) {
+        self.delivered += n as u64;
+        stats.add_bytes(self.direction == Direction::Upstream, n);
     }
 
     /// Whether to wait for the source to be readable. Unshaped bytes are not read while
@@ -159,6 +179,7 @@ impl Stream {
                 Ok(())
             }
             Ok(n) => {
+                self.received += n as u64;
                 // A full buffer means more is waiting: bulk, worth splicing from now on.
                 self.bulk = untouched && n == buf.len();
                 self.accept(&buf[..n], to, plan, rng, stats, now)
@@ -184,6 +205,7 @@ impl Stream {
         match result {
             Ok(0) => self.eof_at = Some(now),
             Ok(n) => {
+                self.received += n as u64;
                 self.in_pipe += n;
                 self.drain_pipe(to, stats)?;
                 // The flow slowed: small messages go faster through read and write.
@@ -206,7 +228,9 @@ impl Stream {
             match splice::drain(pipe, to, self.in_pipe) {
                 Ok(n) => {
                     self.in_pipe -= n;
-                    stats.add_bytes(self.upstream(), n);
+                    // The pipe is borrowed: count by field, not through `sent`.
+                    self.delivered += n as u64;
+                    stats.add_bytes(self.direction == Direction::Upstream, n);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.write_blocked = true;
@@ -258,7 +282,7 @@ impl Stream {
         if direct {
             match to.try_write(data) {
                 Ok(n) => {
-                    stats.add_bytes(self.upstream(), n);
+                    self.sent(stats, n);
                     data = &data[n..];
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
@@ -280,10 +304,6 @@ impl Stream {
             written: 0,
         });
         Ok(())
-    }
-
-    fn upstream(&self) -> bool {
-        self.direction == Direction::Upstream
     }
 
     /// Keeps due times in arrival order, so a shorter jitter draw never overtakes.
@@ -358,6 +378,7 @@ impl Stream {
                 }
                 Err(e) => return Err(e),
             };
+            self.delivered += n as u64;
             stats.add_bytes(self.direction == Direction::Upstream, n);
             self.ring.drain(..n);
             head.written += n;
