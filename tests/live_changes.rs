@@ -242,3 +242,68 @@ async fn a_fault_switched_on_in_the_middle_of_a_bulk_transfer_takes_hold_and_los
     assert_eq!(reader.read(&mut rest).await.expect("eof"), 0);
     sender.await.expect("sender");
 }
+
+#[tokio::test]
+async fn a_lifted_connect_delay_releases_the_dials_it_holds() {
+    let echo = upstream::echo().await;
+    let rules = |enabled: bool| {
+        route_with(
+            "r",
+            echo,
+            &format!(
+                r#"(name: "slow-dial", route: "r", enabled: {enabled}, kind: ConnectDelay(ms: 60000))"#
+            ),
+        )
+    };
+    let sb = spawn_switchboard(&rules(true)).await;
+    let mut client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
+    client.write_all(b"held").await.expect("write");
+    // The dial waits on the delay; lifting it lets the dial go at once, not a minute later.
+    sb.set_rules(&rules(false)).await;
+    let mut back = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut back))
+        .await
+        .expect("the echo within 5 s of the lift")
+        .expect("read");
+    assert_eq!(&back, b"held");
+}
+
+#[tokio::test]
+async fn a_stop_ends_dials_held_by_a_connect_delay() {
+    let echo = upstream::echo().await;
+    let sb = spawn_switchboard(&route_with(
+        "r",
+        echo,
+        r#"(name: "slow-dial", route: "r", kind: ConnectDelay(ms: 60000))"#,
+    ))
+    .await;
+    let mut client = TcpStream::connect(sb.addr("r").await)
+        .await
+        .expect("connect");
+    support::eventually(
+        Duration::from_secs(5),
+        "the connection to be held",
+        || async { sb.app.metrics().route("r").snapshot().open == 1 },
+    )
+    .await;
+    let started = Instant::now();
+    // With a 30 s grace period, a held dial that ignored the stop would keep it waiting.
+    let reset = sb.app.shutdown(Duration::from_secs(30)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        reset, 0,
+        "it ended on its own, not reset when the grace ran out"
+    );
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut byte))
+        .await
+        .expect("the client is let go");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(sb.app.metrics().route("r").snapshot().failed, 1);
+}
