@@ -631,3 +631,29 @@ async fn bandwidth_paces_an_http_connection() {
         assert!(took < Duration::from_millis(1500), "{proto:?}: {took:?}");
     }
 }
+
+#[tokio::test]
+async fn a_lifted_connect_delay_releases_the_requests_waiting_on_a_dial() {
+    let upstream = http_upstream::start().await;
+    let rules = |enabled: bool| {
+        http_route(
+            &upstream,
+            &format!(
+                r#"(name: "slow-dial", route: "web", enabled: {enabled}, kind: ConnectDelay(ms: 60000))"#
+            ),
+        )
+    };
+    let sb = spawn_switchboard(&rules(true)).await;
+    let addr = sb.addr("web").await;
+    let c = client(Proto::H1);
+    let waiting = tokio::spawn(async move { get(&c, &format!("http://{addr}/x")).await.status });
+    support::eventually(
+        Duration::from_secs(5),
+        "the request to wait on its dial",
+        || async { sb.app.metrics().route("web").snapshot().open == 1 },
+    )
+    .await;
+    sb.set_rules(&rules(false)).await;
+    // `get` gives up after 10 s; a delay that ignored the lift would hold it for 60.
+    assert_eq!(waiting.await.expect("task"), 200);
+}

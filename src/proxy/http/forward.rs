@@ -18,7 +18,6 @@ use hyper_util::rt::TokioExecutor;
 
 use super::body::{ProxyBody, full};
 use super::connect::DelayedConnector;
-use crate::store::Store;
 
 /// A pooled HTTP/1.1 client for one route's upstream, plain or over TLS.
 pub type UpstreamClient = Client<DelayedConnector<HttpsConnector<HttpConnector>>, Incoming>;
@@ -27,9 +26,8 @@ pub type UpstreamClient = Client<DelayedConnector<HttpsConnector<HttpConnector>>
 /// and new connections wait out the route's `ConnectDelay` faults.
 pub fn client(
     tls: Arc<rustls::ClientConfig>,
-    store: Store,
+    ctx: &crate::proxy::ProxyContext,
     route: Arc<str>,
-    seed: u64,
 ) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -39,8 +37,13 @@ pub fn client(
         .https_or_http()
         .enable_http1()
         .wrap_connector(connector);
-    Client::builder(TokioExecutor::new())
-        .build(DelayedConnector::new(connector, store, route, seed))
+    Client::builder(TokioExecutor::new()).build(DelayedConnector::new(
+        connector,
+        ctx.store.clone(),
+        Arc::clone(&ctx.metrics),
+        route,
+        ctx.seed,
+    ))
 }
 
 /// Headers that belong to one hop (RFC 9110 §7.6.1), plus those the `Connection` header names.

@@ -52,7 +52,7 @@ pub fn start(listener: TcpListener, route: &Route, tls: HttpTls, ctx: ProxyConte
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     let ctx_metrics = Arc::clone(&ctx.metrics);
-    let client = forward::client(tls.client, ctx.store.clone(), Arc::clone(&name), ctx.seed);
+    let client = forward::client(tls.client, &ctx, Arc::clone(&name));
     let http = Arc::new(HttpRoute {
         name,
         ctx,
