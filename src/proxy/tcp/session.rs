@@ -46,6 +46,9 @@ impl Session<'_> {
         let mut up = Stream::new(Direction::Upstream);
         let mut down = Stream::new(Direction::Downstream);
         let mut turns = RoundTrips::default();
+        // One sleep for the whole session, reset each pass: a timer entry per pass would
+        // pile up for as long as its deadline lies ahead (a `CutAfter(1h)`, say).
+        let mut timer = crate::proxy::timer::sleep_until(Instant::now());
         loop {
             let now = Instant::now();
             if let Some((at, cut)) = self.plan.deadline()
@@ -83,12 +86,9 @@ impl Session<'_> {
             .into_iter()
             .flatten()
             .min();
-            let sleep = async {
-                match wake {
-                    Some(at) => crate::proxy::timer::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(at) = wake {
+                timer.reset(at);
+            }
 
             tokio::select! {
                 changed = rules.changed() => {
@@ -126,7 +126,7 @@ impl Session<'_> {
                     }
                     down.write_blocked = false;
                 }
-                () = sleep => {}
+                () = &mut timer, if wake.is_some() => {}
             }
         }
     }
