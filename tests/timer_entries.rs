@@ -20,7 +20,7 @@ async fn round_trips_under_a_far_deadline_leave_no_timer_entries_behind() {
     .await;
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let mut client = TcpStream::connect(sb.addr("r").await)
+        let client = TcpStream::connect(sb.addr("r").await)
             .await
             .expect("connect");
         client.set_nodelay(true).expect("nodelay");
