@@ -14,7 +14,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
 use super::body::{ProxyBody, SlowBody, TruncatedBody, full};
-use super::forward::{UpstreamClient, bad_gateway, forward};
+use super::forward::{TunnelSite, UpstreamClient, bad_gateway, forward};
 use super::matcher::matches;
 use super::state::RouteState;
 use crate::faults::{FaultKind, PartitionMode, Scope, rng};
@@ -194,7 +194,12 @@ impl HttpRoute {
             Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
         };
         let asked = Instant::now();
-        let forwarded = forward(&self.client, &upstream, parts, body, peer, self.tls);
+        let site = TunnelSite {
+            ctx: &self.ctx,
+            route: &self.name,
+            connection: index,
+        };
+        let forwarded = forward(&self.client, &upstream, parts, body, peer, self.tls, site);
         let response = match response_timeout {
             None => forwarded.await,
             Some(limit) => match tokio::time::timeout(limit, forwarded).await {

@@ -93,23 +93,17 @@ fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
         .flatten()
 }
 
-/// Once both sides switched protocols, copies bytes between them until either closes.
-fn splice_upgrades(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    tokio::spawn(async move {
-        match tokio::try_join!(client, upstream) {
-            Ok((client, upstream)) => {
-                let mut client = hyper_util::rt::TokioIo::new(client);
-                let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "protocol upgrade failed"),
-        }
-    });
+/// Where a request's connection would continue as a tunnel, should it switch protocols.
+pub struct TunnelSite<'a> {
+    pub ctx: &'a crate::proxy::ProxyContext,
+    pub route: &'a Arc<str>,
+    /// Numbers the tunnel for its seeded fault draws.
+    pub connection: u64,
 }
 
 /// Sends the request to `upstream` (scheme and authority) and returns its response, or a 502
 /// naming the reason when the upstream cannot be reached. A protocol upgrade (WebSocket) is
-/// passed through: after the upstream's 101, bytes flow both ways untouched.
+/// passed through: after the upstream's 101, bytes flow both ways as a tunnel (`tunnel.rs`).
 pub async fn forward(
     client: &UpstreamClient,
     upstream: &Uri,
@@ -117,6 +111,7 @@ pub async fn forward(
     body: Incoming,
     peer: SocketAddr,
     tls_terminated: bool,
+    site: TunnelSite<'_>,
 ) -> Response<ProxyBody> {
     let upgrade = upgrade_of(&parts.headers);
     let client_upgrade = upgrade
@@ -166,7 +161,13 @@ pub async fn forward(
         Ok(mut response) => {
             let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
             if switching && let Some(client_upgrade) = client_upgrade {
-                splice_upgrades(client_upgrade, hyper::upgrade::on(&mut response));
+                super::tunnel::spawn(
+                    client_upgrade,
+                    hyper::upgrade::on(&mut response),
+                    site.ctx.clone(),
+                    Arc::clone(site.route),
+                    site.connection,
+                );
             }
             let (mut parts, body) = response.into_parts();
             let upstream_upgrade = parts.headers.get(header::UPGRADE).cloned();

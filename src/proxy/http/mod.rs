@@ -11,6 +11,7 @@ mod matcher;
 mod server;
 mod state;
 mod throttle;
+mod tunnel;
 pub mod watchdog;
 
 pub use fault_layer::select_faults;
