@@ -657,3 +657,27 @@ async fn a_lifted_connect_delay_releases_the_requests_waiting_on_a_dial() {
     // `get` gives up after 10 s; a delay that ignored the lift would hold it for 60.
     assert_eq!(waiting.await.expect("task"), 200);
 }
+
+#[tokio::test]
+async fn bandwidth_paces_an_upload_from_its_first_read() {
+    let (_sb, _upstream, addr) = proxied(
+        r#"(name: "thin-up", route: "web", direction: Upstream, kind: Bandwidth(bytes_per_sec: 50000))"#,
+    )
+    .await;
+    let started = Instant::now();
+    let answer = call(
+        &client(Proto::H1),
+        Method::POST,
+        &format!("http://{addr}/count"),
+        &[],
+        Bytes::from(vec![b'u'; 100_000]),
+    )
+    .await
+    .expect("an answer");
+    let took = started.elapsed();
+    assert_eq!(answer.body.as_deref(), Ok(&b"100000"[..]));
+    eprintln!("measured upload Bandwidth: 100000 bytes in {took:?} (asked 50000 B/s)");
+    // Reads of the whole socket buffer would pass tens of KiB before the pace began.
+    assert!(took >= Duration::from_millis(1800), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}

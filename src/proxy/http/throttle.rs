@@ -61,6 +61,8 @@ pub struct Throttled<S> {
     connection: u64,
     up: Pace,
     down: Pace,
+    /// Where a paced read lands first, so that no read takes more than its piece.
+    scratch: Vec<u8>,
 }
 
 impl<S> Throttled<S> {
@@ -80,6 +82,7 @@ impl<S> Throttled<S> {
             connection,
             up: Pace::default(),
             down: Pace::default(),
+            scratch: Vec::new(),
         };
         throttled.rules.mark_changed();
         throttled
@@ -122,10 +125,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
     ) -> Poll<io::Result<()>> {
         self.refresh();
         ready!(self.up.poll_ready(cx));
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        let n = buf.filled().len() - before;
-        self.up.record(n);
+        let piece = self.up.piece(buf.remaining());
+        if piece == buf.remaining() {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+            let n = buf.filled().len() - before;
+            self.up.record(n);
+            return Poll::Ready(Ok(()));
+        }
+        // A read as large as the caller's buffer could take several seconds' budget at once.
+        let this = &mut *self;
+        this.scratch.resize(piece, 0);
+        let mut limited = ReadBuf::new(&mut this.scratch[..piece]);
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
+        let n = limited.filled().len();
+        buf.put_slice(limited.filled());
+        this.up.record(n);
         Poll::Ready(Ok(()))
     }
 }
