@@ -312,7 +312,7 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
             allowed_hosts,
             tls: control_tls,
         };
-        let _control = control::serve_with(listener, app.clone(), auth, options)
+        let control = control::serve_with(listener, app.clone(), auth, options)
             .context("starting the control endpoint")?;
         // Handlers first: a signal sent as soon as "running" is logged must be caught.
         let mut stop = StopSignals::install()?;
@@ -334,9 +334,15 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
                 "connections still open after the grace period were reset"
             );
         }
+        // The stop reached the control connections too: a request in flight gets its
+        // answer, an event stream is cut after a second.
+        control.shutdown(CONTROL_GRACE).await;
         Ok(())
     })
 }
+
+/// How long control connections get to finish once everything else has stopped.
+const CONTROL_GRACE: Duration = Duration::from_secs(1);
 
 fn run_ctl(endpoint: Endpoint, json: bool, command: CtlCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -197,10 +197,24 @@ impl Switchboard {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stops accepting, then waits up to `grace` for open connections; those still open
-    /// then are reset. Returns how many were.
+    /// Rolls running drills back, stops accepting, then waits up to `grace` for open
+    /// connections; those still open then are reset. Returns how many were. Every event
+    /// published until then is in the event log when this returns.
     pub async fn shutdown(&self, grace: Duration) -> usize {
+        // Drills first, while the routes they act on are still here to be put back.
+        if !self
+            .drills()
+            .stop_all("Switchboard is stopping", grace)
+            .await
+        {
+            tracing::warn!(
+                ?grace,
+                "a drill was still rolling back when the grace period ran out"
+            );
+        }
         self.inner.state.lock().await.routes.clear().await;
-        self.inner.shutdown.drain(grace).await
+        let reset = self.inner.shutdown.drain(grace).await;
+        self.events().flush().await;
+        reset
     }
 }

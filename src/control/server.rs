@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::http::Body;
 use super::origin::OriginPolicy;
@@ -49,12 +50,24 @@ impl Default for ControlOptions {
 pub struct ControlHandle {
     local_addr: SocketAddr,
     stop: CancellationToken,
+    connections: TaskTracker,
 }
 
 impl ControlHandle {
     /// Where the endpoint listens (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Stops accepting and asks open connections to finish what they are answering; waits
+    /// up to `grace` for them. Returns whether they all finished (event streams never do on
+    /// their own: they are cut when the wait ends).
+    pub async fn shutdown(self, grace: std::time::Duration) -> bool {
+        self.stop.cancel();
+        self.connections.close();
+        tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_ok()
     }
 }
 
@@ -107,9 +120,11 @@ pub fn serve_with(
 ) -> std::io::Result<ControlHandle> {
     let local_addr = listener.local_addr()?;
     let stop = app.stopping();
+    let connections = TaskTracker::new();
     let handle = ControlHandle {
         local_addr,
         stop: stop.clone(),
+        connections: connections.clone(),
     };
     // Rebinding matters where nothing else stands in the way: loopback without a token.
     let check_host = local_addr.ip().is_loopback() && !auth.requires_token();
@@ -141,11 +156,11 @@ pub fn serve_with(
             };
             errors.succeeded();
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tokio::spawn(refuse(stream, max));
+                connections.spawn(refuse(stream, max));
                 continue;
             };
             let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 serve_one(stream, peer, shared).await;
                 drop(slot);
             });

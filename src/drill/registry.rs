@@ -25,6 +25,8 @@ const LEASE_CHECK: Duration = Duration::from_millis(100);
 pub struct Registry {
     drills: Mutex<Vec<Arc<Entry>>>,
     next: std::sync::atomic::AtomicU64,
+    /// The drills' tasks, so that a stopping Switchboard can wait for their rollback.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 #[derive(Debug)]
@@ -183,7 +185,7 @@ impl Registry {
         // What the drill may touch, as it is now: if the runner dies before its own restore,
         // this puts it back.
         let before = Snapshot::take(&app, &scenario);
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let watchdog = tokio::spawn(watch_lease(watched.clone()));
             let result = match tokio::spawn(run(scenario, control, stop_rx, progress_tx)).await {
                 Ok(result) => result,
@@ -199,6 +201,16 @@ impl Registry {
             *lock(&watched.result) = Some(result);
         });
         Ok(entry.status())
+    }
+
+    /// Rolls every running drill back, then waits up to `grace` for their rollbacks to end.
+    /// Returns whether they all did.
+    pub async fn stop_all(&self, reason: &str, grace: Duration) -> bool {
+        for entry in lock(&self.drills).iter().filter(|e| !e.finished()) {
+            entry.stop.send_replace(Some(reason.to_string()));
+        }
+        self.tasks.close();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
     }
 
     /// Renews a drill's lease.

@@ -125,7 +125,7 @@ pub fn timestamp(at: SystemTime) -> String {
 #[derive(Debug, Clone)]
 pub struct EventBus {
     live: broadcast::Sender<Event>,
-    recorder: Option<mpsc::UnboundedSender<Event>>,
+    recorder: Option<mpsc::UnboundedSender<Record>>,
 }
 
 impl Default for EventBus {
@@ -159,6 +159,19 @@ impl EventBus {
         Ok(bus)
     }
 
+    /// Waits until every event published so far is in the log file (at once without one).
+    /// The writer is a task of its own; a stopping process calls this before it exits, so the
+    /// last events (the stop among them) are not lost with the runtime.
+    pub async fn flush(&self) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let (done, written) = tokio::sync::oneshot::channel();
+        if recorder.send(Record::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+
     /// Publishes one event from `source`.
     pub fn emit(&self, source: EventSource, kind: EventKind) {
         let event = Event {
@@ -175,7 +188,7 @@ impl EventBus {
             kind => tracing::info!(source = ?event.source, event = ?kind, "change"),
         }
         if let Some(recorder) = &self.recorder {
-            let _ = recorder.send(event.clone());
+            let _ = recorder.send(Record::Event(event.clone()));
         }
         // No subscriber is not an error.
         let _ = self.live.send(event);
@@ -187,8 +200,22 @@ impl EventBus {
     }
 }
 
-async fn record(mut file: tokio::fs::File, mut rx: mpsc::UnboundedReceiver<Event>, path: PathBuf) {
-    while let Some(event) = rx.recv().await {
+/// What the log writer is asked to do.
+enum Record {
+    Event(Event),
+    /// Answer once everything sent before is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+async fn record(mut file: tokio::fs::File, mut rx: mpsc::UnboundedReceiver<Record>, path: PathBuf) {
+    while let Some(record) = rx.recv().await {
+        let event = match record {
+            Record::Event(event) => event,
+            Record::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let Ok(mut line) = serde_json::to_vec(&event) else {
             continue;
         };
