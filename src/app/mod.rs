@@ -63,6 +63,8 @@ struct Inner {
     expiry_changed: Notify,
     reach: RouteReach,
     drills: crate::drill::registry::Registry,
+    /// Where routes listen, read without taking `state` (which a change holds while it binds).
+    addrs: crate::proxy::BoundAddrs,
 }
 
 #[derive(Debug)]
@@ -119,8 +121,10 @@ impl Switchboard {
                 faults: current.faults().len(),
             },
         );
+        let addrs = routes.addrs();
         let app = Switchboard {
             inner: Arc::new(Inner {
+                addrs,
                 ctx,
                 events: config.events,
                 state: Mutex::new(State {
@@ -175,7 +179,7 @@ impl Switchboard {
 
     /// The address `route` listens on.
     pub async fn route_addr(&self, route: &str) -> Option<SocketAddr> {
-        self.inner.state.lock().await.routes.local_addr(route)
+        self.inner.addrs.get(route)
     }
 
     /// Fires when the process is stopping, for tasks that serve beside the routes.

@@ -96,7 +96,6 @@ impl Switchboard {
 
     /// Every route in force with its counters.
     pub async fn routes(&self) -> Vec<RouteInfo> {
-        let state = self.inner.state.lock().await;
         let rules = self.store().current();
         rules
             .routes()
@@ -105,7 +104,7 @@ impl Switchboard {
                 name: r.name.clone(),
                 protocol: r.protocol,
                 listen: r.listen.clone(),
-                bound: state.routes.local_addr(&r.name),
+                bound: self.inner.addrs.get(&r.name),
                 upstream: r.upstream.clone(),
                 enabled: r.enabled,
                 source: rules

@@ -42,15 +42,24 @@ pub enum ProxyError {
         /// As written.
         listen: String,
     },
+    /// A task preparing a route did not finish (it panicked).
+    #[error("route {route:?}: preparing it failed: {message}")]
+    Task {
+        /// The route.
+        route: String,
+        /// What the task said.
+        message: String,
+    },
 }
 
 impl ProxyError {
     /// The side to blame.
     pub fn side(&self) -> Side {
         match self {
-            ProxyError::Bind { .. } | ProxyError::BadListen { .. } | ProxyError::Tls { .. } => {
-                Side::Internal
-            }
+            ProxyError::Bind { .. }
+            | ProxyError::BadListen { .. }
+            | ProxyError::Tls { .. }
+            | ProxyError::Task { .. } => Side::Internal,
         }
     }
 }

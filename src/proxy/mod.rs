@@ -8,4 +8,4 @@ pub mod tcp;
 pub mod timer;
 
 pub use error::{ProxyError, Side};
-pub use routes::{Prepared, ProxyContext, RouteTable};
+pub use routes::{BoundAddrs, Prepared, ProxyContext, RouteTable};

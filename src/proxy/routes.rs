@@ -35,6 +35,35 @@ pub struct ProxyContext {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     bound: HashMap<String, RouteHandle>,
+    /// The bound addresses, readable without whatever lock guards the table: readers of
+    /// `/v1/routes` must not wait for a change that is binding sockets or joining tasks.
+    addrs: BoundAddrs,
+}
+
+/// The addresses of the bound routes by name, published by a [`RouteTable`].
+#[derive(Debug, Clone, Default)]
+pub struct BoundAddrs(std::sync::Arc<std::sync::RwLock<HashMap<String, SocketAddr>>>);
+
+impl BoundAddrs {
+    /// Where `route` listens now.
+    pub fn get(&self, route: &str) -> Option<SocketAddr> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(route)
+            .copied()
+    }
+
+    fn publish(&self, bound: &HashMap<String, RouteHandle>) {
+        let addrs = bound
+            .iter()
+            .map(|(name, handle)| (name.clone(), handle.local_addr()))
+            .collect();
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = addrs;
+    }
 }
 
 /// Listeners bound for a change that is not committed yet. Dropping it releases them.
@@ -67,13 +96,26 @@ impl RouteTable {
                 continue;
             }
             let tls = match route.protocol {
-                Protocol::Http => match super::http::prepare(route) {
-                    Ok(tls) => Some(tls),
-                    Err(e) => {
-                        errors.push(e);
-                        continue;
+                // Certificate and key files are read with blocking I/O: off the runtime's
+                // workers, so a slow disk stalls no connection.
+                Protocol::Http => {
+                    let owned = route.clone();
+                    let read = tokio::task::spawn_blocking(move || super::http::prepare(&owned));
+                    match read.await {
+                        Ok(Ok(tls)) => Some(tls),
+                        Ok(Err(e)) => {
+                            errors.push(e);
+                            continue;
+                        }
+                        Err(e) => {
+                            errors.push(ProxyError::Task {
+                                route: route.name.clone(),
+                                message: e.to_string(),
+                            });
+                            continue;
+                        }
                     }
-                },
+                }
                 Protocol::Tcp => None,
             };
             if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
@@ -118,6 +160,12 @@ impl RouteTable {
                 self.bound.insert(name, handle);
             }
         }
+        self.addrs.publish(&self.bound);
+    }
+
+    /// The addresses of this table's routes, kept up to date as it changes.
+    pub fn addrs(&self) -> BoundAddrs {
+        self.addrs.clone()
     }
 
     /// The address `route` listens on.
@@ -127,6 +175,7 @@ impl RouteTable {
 
     /// Stops every listener.
     pub async fn clear(&mut self) {
+        self.addrs.publish(&HashMap::new());
         for (_, handle) in self.bound.drain() {
             handle.stop().await;
         }
