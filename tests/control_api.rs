@@ -141,8 +141,11 @@ async fn create_read_update_delete_a_fault() {
     assert_eq!(api.delete("/v1/faults/api-slow").await.status, 404);
 
     // A file-defined fault cannot be deleted from outside its file: it is switched off.
-    api.patch("/v1/faults/file-slow", json!({"enabled": true}))
+    let enabled = api
+        .patch("/v1/faults/file-slow", json!({"enabled": true}))
         .await;
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    assert_eq!(enabled.body["enabled"], true);
     let disabled = api.delete("/v1/faults/file-slow").await;
     assert_eq!(disabled.status, 200);
     assert_eq!(disabled.body["enabled"], false);
@@ -299,13 +302,19 @@ async fn a_patch_reaches_an_open_connection() {
         .expect("connect");
     client.set_nodelay(true).expect("nodelay");
     assert!(echo_time(&mut client).await < Duration::from_millis(90));
-    sb.api()
+    let on = sb
+        .api()
         .patch("/v1/faults/file-slow", json!({"enabled": true}))
         .await;
+    assert_eq!(on.status, 200);
+    assert_eq!(on.body["enabled"], true);
     assert!(echo_time(&mut client).await >= Duration::from_millis(95));
-    sb.api()
+    let off = sb
+        .api()
         .patch("/v1/faults/file-slow", json!({"enabled": false}))
         .await;
+    assert_eq!(off.status, 200);
+    assert_eq!(off.body["enabled"], false);
     assert!(echo_time(&mut client).await < Duration::from_millis(90));
 }
 
@@ -313,13 +322,18 @@ async fn a_patch_reaches_an_open_connection() {
 async fn reset_turns_everything_off_and_removes_api_faults() {
     let sb = spawn_switchboard(&route_with("r", upstream::echo().await, FILE_FAULTS)).await;
     let api = sb.api();
-    api.patch("/v1/faults/file-slow", json!({"enabled": true}))
+    let enabled = api
+        .patch("/v1/faults/file-slow", json!({"enabled": true}))
         .await;
-    api.post(
-        "/v1/faults",
-        json!({"name": "api-cut", "route": "r", "kind": {"Partition": {"mode": "Reset"}}}),
-    )
-    .await;
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    assert_eq!(enabled.body["enabled"], true);
+    let created = api
+        .post(
+            "/v1/faults",
+            json!({"name": "api-cut", "route": "r", "kind": {"Partition": {"mode": "Reset"}}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
     let reset = api.post("/v1/reset", json!(null)).await;
     assert_eq!(reset.status, 200);
     let mut off: Vec<String> =
@@ -352,8 +366,11 @@ async fn an_api_change_survives_unrelated_reloads_and_a_file_edit_of_that_fault_
     };
     let sb = spawn_switchboard(&file(100, 1000)).await;
     let api = sb.api();
-    api.patch("/v1/faults/file-slow", json!({"enabled": true}))
+    let enabled = api
+        .patch("/v1/faults/file-slow", json!({"enabled": true}))
         .await;
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    assert_eq!(enabled.body["enabled"], true);
 
     sb.set_rules(&file(100, 2000)).await; // an unrelated edit
     assert_eq!(api.get("/v1/faults/file-slow").await.body["enabled"], true);
@@ -431,10 +448,12 @@ async fn events_stream_over_sse_and_into_the_event_log() {
     }
     assert!(seen.contains("text/event-stream"), "{seen}");
 
-    sb.api()
+    let on = sb
+        .api()
         .patch("/v1/faults/file-slow", json!({"enabled": true}))
         .await;
-    sb.api().post("/v1/reset", json!(null)).await;
+    assert_eq!(on.status, 200);
+    assert_eq!(sb.api().post("/v1/reset", json!(null)).await.status, 200);
     tokio::time::timeout(Duration::from_secs(5), async {
         while !(seen.contains("event: fault_enabled") && seen.contains("event: reset")) {
             let n = sse.read(&mut buf).await.expect("read");

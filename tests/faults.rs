@@ -218,25 +218,30 @@ async fn slicer_splits_data_into_small_pieces() {
     let mut client = connect(sb.addr("r").await).await;
     let start = Instant::now();
     let mut got = Vec::new();
-    let mut reads = 0;
+    let mut reads = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         let n = client.read(&mut buf).await.expect("read");
         if n == 0 {
             break;
         }
-        assert!(n <= 15, "a read of {n} bytes: pieces are at most 15");
         got.extend_from_slice(&buf[..n]);
-        reads += 1;
+        reads.push(n);
     }
-    assert_eq!(got, payload);
-    // 200 bytes in pieces of at most 15 is at least 14 pieces, 3 ms apart.
-    assert!(reads >= 14, "{reads} reads");
-    assert!(
-        start.elapsed() >= Duration::from_millis(13 * 3),
-        "{:?}",
-        start.elapsed()
+    let took = start.elapsed();
+    eprintln!(
+        "measured Slicer: 200 bytes in {} reads {reads:?} over {took:?}",
+        reads.len()
     );
+    assert_eq!(got, payload);
+    // The promise is at the sender: pieces of at most 15 bytes, 3 ms apart, so 200 bytes
+    // take at least 14 pieces and 13 gaps. A reader scheduled late may find two pieces in
+    // its socket at once, so read sizes alone prove nothing; the time they took does.
+    assert!(took >= Duration::from_millis(13 * 3), "{took:?}");
+    // And most reads do see single pieces (all of them on an idle machine).
+    let mut sorted = reads.clone();
+    sorted.sort_unstable();
+    assert!(sorted[sorted.len() / 2] <= 15, "median read of {reads:?}");
 }
 
 #[tokio::test]
@@ -250,11 +255,8 @@ async fn limit_data_delivers_exactly_the_limit_then_closes() {
     .await;
     let mut client = connect(sb.addr("r").await).await;
     let (got, end, _) = read_until_end(&mut client, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 1000);
-    assert!(
-        end.is_ok() || end == Err(ErrorKind::ConnectionReset),
-        "{end:?}"
-    );
+    assert_eq!(got, vec![9u8; 1000]);
+    assert_eq!(end, Ok(()), "closed, not reset");
 }
 
 #[tokio::test]
