@@ -46,13 +46,18 @@ async fn open_connection(addr: SocketAddr) -> TcpStream {
     c
 }
 
-/// Waits until `c` is reset (or closed); returns when.
+/// Waits until `c` is reset; returns when. A close, a byte or silence is not what
+/// `Partition(mode: Reset)` promises, and stops the bench rather than timing it.
 async fn until_cut(c: &mut TcpStream) -> Instant {
     let mut b = [0u8; 1];
-    let _ = tokio::time::timeout(Duration::from_secs(10), c.read(&mut b))
+    let read = tokio::time::timeout(Duration::from_secs(10), c.read(&mut b))
         .await
         .expect("cut within 10 s");
-    Instant::now()
+    let at = Instant::now();
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => at,
+        other => panic!("expected an RST from Partition(mode: Reset), got {other:?}"),
+    }
 }
 
 fn summary(what: &str, mut samples: Vec<Duration>) {

@@ -140,10 +140,12 @@ async fn two_hundred_concurrent_connections() {
 
 #[tokio::test]
 async fn failed_upstream_dial_closes_the_client_and_is_counted() {
-    // Bind and drop a listener to get a port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // A socket bound but never listening: dials to its port are refused, and no other test
+    // can take the port while it is held (a freed port could be reused meanwhile).
+    let dead = tokio::net::TcpSocket::new_v4().expect("socket");
+    dead.bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
     let dead_addr = dead.local_addr().expect("addr");
-    drop(dead);
     let sb = spawn_switchboard(&route_with("dead", dead_addr, "")).await;
     let mut client = TcpStream::connect(sb.addr("dead").await)
         .await

@@ -25,7 +25,19 @@ impl Drop for RedisServer {
 
 async fn start_redis() -> RedisServer {
     // Redis cannot be told to pick its own port and report it, so take a free one from the
-    // kernel; start-up below fails loudly in the rare case it is taken meanwhile.
+    // kernel. Another process may take it before Redis binds it; Redis then exits, and a new
+    // port is tried.
+    for _ in 0..5 {
+        if let Some(server) = try_start_redis().await {
+            return server;
+        }
+    }
+    panic!("redis-server did not start on any of 5 free ports");
+}
+
+/// Starts Redis on a port that was free a moment ago: `None` if it exited (the port was
+/// taken meanwhile), the server once it answers PING otherwise.
+async fn try_start_redis() -> Option<RedisServer> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -51,22 +63,29 @@ async fn start_redis() -> RedisServer {
             "redis-server must be installed (.ci/run installs it: apt-get install redis-server)",
         );
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = RedisServer {
+    let mut server = RedisServer {
         child,
         addr,
         _dir: dir,
     };
-    support::eventually(
-        Duration::from_secs(10),
-        "redis-server answers PING",
-        || async move {
-            tokio::task::spawn_blocking(move || ping(addr).is_ok())
-                .await
-                .unwrap_or(false)
-        },
-    )
-    .await;
-    server
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answers = tokio::task::spawn_blocking(move || ping(addr).is_ok())
+            .await
+            .unwrap_or(false);
+        if answers {
+            return Some(server);
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            eprintln!("redis-server on port {port} exited ({status}); trying another port");
+            return None;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-server on port {port} did not answer PING within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn connection(addr: SocketAddr) -> redis::RedisResult<redis::Connection> {

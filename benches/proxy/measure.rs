@@ -7,6 +7,17 @@ use std::time::{Duration, Instant};
 
 /// Round trips of 64 bytes on one connection: (p50, p99) in microseconds.
 pub fn echo_round_trips(addr: SocketAddr, count: usize) -> (f64, f64) {
+    echo_round_trips_every(addr, count, std::time::Duration::ZERO)
+}
+
+/// As [`echo_round_trips`], each round trip started `gap` after the previous one began (or at
+/// once if it took longer), so that a connection left idle between trips is measured the way
+/// a latency fault's 50 ms trips leave it.
+pub fn echo_round_trips_every(
+    addr: SocketAddr,
+    count: usize,
+    gap: std::time::Duration,
+) -> (f64, f64) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let message = [7u8; 64];
@@ -14,12 +25,14 @@ pub fn echo_round_trips(addr: SocketAddr, count: usize) -> (f64, f64) {
     let mut times = Vec::with_capacity(count);
     for i in 0..count + count / 10 {
         let started = Instant::now();
+        let next = started + gap;
         stream.write_all(&message).expect("write");
         stream.read_exact(&mut back).expect("read");
         // The first tenth warms up caches and the connection; it is not counted.
         if i >= count / 10 {
             times.push(started.elapsed().as_secs_f64() * 1e6);
         }
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     percentiles(&mut times)
 }
