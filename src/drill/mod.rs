@@ -25,6 +25,7 @@ pub mod probe;
 mod proptests;
 pub mod registry;
 pub mod report;
+mod route_probe;
 pub mod runner;
 pub mod scenario;
 pub mod timeline;
