@@ -37,39 +37,8 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
             }
         }
     }
-    // The upstream is read at dial time, so changing it needs no rebind.
-    // A dial that takes longer than the route's connect timeout is a failure: the client is
-    // closed and the error counted, rather than left hanging on an unreachable upstream.
-    let Some((upstream_addr, dial_timeout)) = ctx
-        .store
-        .current()
-        .route(&route)
-        .map(|r| (r.upstream.clone(), r.timeouts.connect))
-    else {
-        tracing::debug!("route removed before dial");
-        stats.failed(Failure::Fault);
+    let Some(upstream) = dial(&route, &stats, &ctx).await else {
         return;
-    };
-    let dial = tokio::time::timeout(dial_timeout, TcpStream::connect(&upstream_addr));
-    let dialed = tokio::select! {
-        dialed = dial => dialed,
-        () = ctx.shutdown.cancelled() => {
-            stats.failed(Failure::Shutdown);
-            return;
-        }
-    };
-    let upstream = match dialed {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            stats.dial_failed();
-            tracing::warn!(upstream = %upstream_addr, error = %e, "upstream dial failed; closing client");
-            return;
-        }
-        Err(_) => {
-            stats.dial_failed();
-            tracing::warn!(upstream = %upstream_addr, "upstream dial timed out; closing client");
-            return;
-        }
     };
     // Small writes must not wait for Nagle: latency faults are measured in milliseconds.
     let _ = client.set_nodelay(true);
@@ -87,6 +56,49 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
         ending = session.run(&mut rules) => ending,
         () = ctx.abort.cancelled() => Ending::Cut(Cut::Reset(GRACE_OVER)),
     };
+    close(ending, &client, &upstream, &stats);
+}
+
+/// Dials the route's upstream as the rules name it now. A dial that takes longer than the
+/// route's connect timeout is a failure: the client is closed and the error counted, rather
+/// than left hanging on an unreachable upstream. `None` when there is nothing to proxy to.
+async fn dial(route: &str, stats: &RouteStats, ctx: &ProxyContext) -> Option<TcpStream> {
+    // The upstream is read at dial time, so changing it needs no rebind.
+    let Some((upstream_addr, dial_timeout)) = ctx
+        .store
+        .current()
+        .route(route)
+        .map(|r| (r.upstream.clone(), r.timeouts.connect))
+    else {
+        tracing::debug!("route removed before dial");
+        stats.failed(Failure::Fault);
+        return None;
+    };
+    let dial = tokio::time::timeout(dial_timeout, TcpStream::connect(&upstream_addr));
+    let dialed = tokio::select! {
+        dialed = dial => dialed,
+        () = ctx.shutdown.cancelled() => {
+            stats.failed(Failure::Shutdown);
+            return None;
+        }
+    };
+    match dialed {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            stats.dial_failed();
+            tracing::warn!(upstream = %upstream_addr, error = %e, "upstream dial failed; closing client");
+            None
+        }
+        Err(_) => {
+            stats.dial_failed();
+            tracing::warn!(upstream = %upstream_addr, "upstream dial timed out; closing client");
+            None
+        }
+    }
+}
+
+/// Counts how the connection ended and closes both sockets the way the ending asks.
+fn close(ending: Ending, client: &TcpStream, upstream: &TcpStream, stats: &RouteStats) {
     match ending {
         Ending::Finished => {
             stats.ended();
@@ -104,19 +116,20 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
                 Failure::Fault
             });
             tracing::debug!(why, "connection reset by fault");
-            reset(&client);
-            reset(&upstream);
+            reset(client);
+            reset(upstream);
         }
         Ending::Broken(direction, e) => {
             stats.failed(Failure::Broken);
             // Pass a peer's abort on to the other side instead of a clean close, so the
             // client sees what a direct connection would have shown.
             tracing::debug!(?direction, error = %e, "connection broke");
-            reset(&client);
-            reset(&upstream);
+            reset(client);
+            reset(upstream);
         }
     }
 }
+
 
 const GRACE_OVER: &str = "the grace period after a stop ran out";
 
