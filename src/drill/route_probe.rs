@@ -18,11 +18,6 @@ pub(super) struct Counts {
 /// failed requests on an HTTP route; on a TCP route, connections that ended (cleanly or not)
 /// and those that failed (refused, reset or cut by a fault or the upstream, failed dials,
 /// clients that gave up on a held connection), with round-trip latency.
-/// What a route's clients experienced, from its `/v1/routes/{name}` answer: requests and
-/// failed requests on an HTTP route; on a TCP route, connections that ended (cleanly or not)
-/// and those that failed (refused, reset or cut by a fault or the upstream, failed dials,
-/// clients that gave up on a held connection), with round-trip latency.
-
 pub(super) fn counts(info: &serde_json::Value) -> Option<Counts> {
     let number = |v: &serde_json::Value| v.as_u64();
     let buckets = |v: &serde_json::Value| -> Option<Vec<u64>> {

@@ -104,6 +104,12 @@ fn check_timeouts(route: &Route) -> Result<(), (&'static str, String)> {
 /// Every problem in the merged rules, in order.
 pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Finding> {
     let mut findings = Vec::new();
+    check_routes(routes, policy, &mut findings);
+    check_faults(routes, faults, &mut findings);
+    findings
+}
+
+fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) {
     let mut names = HashSet::new();
     let mut listens: HashMap<SocketAddr, &str> = HashMap::new();
     for (i, route) in routes.iter().enumerate() {
@@ -119,36 +125,8 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
         } else if !names.insert(route.name.as_str()) {
             say("name", format!("route name {:?} is used twice", route.name));
         }
-        match route.listen.parse::<SocketAddr>() {
-            Err(_) => say(
-                "listen",
-                format!(
-                    "listen {:?} is not an ip:port address (e.g. \"127.0.0.1:16379\")",
-                    route.listen
-                ),
-            ),
-            Ok(addr) if addr.port() == 0 && !policy.allow_ephemeral_listen => say(
-                "listen",
-                format!(
-                    "listen {:?} uses port 0; a route in a file needs a fixed port so clients can find it",
-                    route.listen
-                ),
-            ),
-            Ok(addr) if addr.port() != 0 => {
-                if let Some((other, other_addr)) = listens.iter().find(|(a, _)| overlap(**a, addr))
-                {
-                    say(
-                        "listen",
-                        format!(
-                            "listen {addr} cannot be bound beside route {other_addr:?}'s {other}: \
-                             the same port on an overlapping address"
-                        ),
-                    );
-                } else {
-                    listens.insert(addr, &route.name);
-                }
-            }
-            Ok(_) => {}
+        if let Err(message) = check_listen(route, policy, &mut listens) {
+            say("listen", message);
         }
         let upstream = match route.protocol {
             Protocol::Tcp => check_upstream(&route.upstream),
@@ -164,7 +142,40 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
             say(field, message);
         }
     }
+}
 
+/// The listen address parses, has a fixed port where the policy asks one, and does not
+/// collide with a route already seen.
+fn check_listen<'a>(
+    route: &'a Route,
+    policy: Policy,
+    listens: &mut HashMap<SocketAddr, &'a str>,
+) -> Result<(), String> {
+    match route.listen.parse::<SocketAddr>() {
+        Err(_) => Err(format!(
+            "listen {:?} is not an ip:port address (e.g. \"127.0.0.1:16379\")",
+            route.listen
+        )),
+        Ok(addr) if addr.port() == 0 && !policy.allow_ephemeral_listen => Err(format!(
+            "listen {:?} uses port 0; a route in a file needs a fixed port so clients can find it",
+            route.listen
+        )),
+        Ok(addr) if addr.port() != 0 => {
+            if let Some((other, other_addr)) = listens.iter().find(|(a, _)| overlap(**a, addr)) {
+                Err(format!(
+                    "listen {addr} cannot be bound beside route {other_addr:?}'s {other}: \
+                         the same port on an overlapping address"
+                ))
+            } else {
+                listens.insert(addr, &route.name);
+                Ok(())
+            }
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+fn check_faults(routes: &[&Route], faults: &[&Fault], findings: &mut Vec<Finding>) {
     let mut fault_names = HashSet::new();
     for (i, fault) in faults.iter().enumerate() {
         let mut say = |field, message: String| {
@@ -218,7 +229,6 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
             );
         }
     }
-    findings
 }
 
 /// TLS settings fit the route, and their files load.

@@ -130,7 +130,6 @@ fn close(ending: Ending, client: &TcpStream, upstream: &TcpStream, stats: &Route
     }
 }
 
-
 const GRACE_OVER: &str = "the grace period after a stop ran out";
 
 /// How a wait for `ConnectDelay` ended.
