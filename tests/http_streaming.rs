@@ -10,16 +10,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use support::{http_upstream, spawn_switchboard};
 
+/// The process's resident memory. A reading that cannot be taken fails the test: a 0 would
+/// make any growth look like none.
 fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
+    let status = std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status is readable (Linux)");
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS line in /proc/self/status:\n{status}"))
 }
 
 async fn drain(

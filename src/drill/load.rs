@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use super::scenario::{Action, Check, Scenario};
+use super::scenario::{Action, Check, Probe, Scenario, Step};
 use crate::rules::{Problem, RulesError};
 
 /// A ramp or flap expands into at most this many changes: the plan is built whole before the
@@ -68,61 +68,8 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         if !names.insert(name) {
             at(name, format!("probe {name:?} is defined twice"));
         }
-        if probe.interval.is_zero() {
-            at(name, format!("probe {name:?}: interval must be above 0"));
-        }
-        if !(0.0..=1.0).contains(&probe.steady.min_success) {
-            at(
-                name,
-                format!("probe {name:?}: steady.min_success must be within 0.0..=1.0"),
-            );
-        }
-        if probe.steady.window < probe.interval {
-            at(
-                name,
-                format!(
-                    "probe {name:?}: steady.window ({:?}) is shorter than the interval ({:?}), so it would hold no sample",
-                    probe.steady.window, probe.interval
-                ),
-            );
-        }
-        if let Some(degraded) = &probe.degraded {
-            if !matches!(probe.check, Check::Http { .. }) {
-                at(
-                    name,
-                    format!(
-                        "probe {name:?}: a degraded mode is described by HTTP statuses; only Http probes take one"
-                    ),
-                );
-            }
-            if degraded.status.is_empty() {
-                at(
-                    name,
-                    format!("probe {name:?}: degraded.status needs at least one status"),
-                );
-            }
-            if !(0.0..=1.0).contains(&degraded.min_share) {
-                at(
-                    name,
-                    format!("probe {name:?}: degraded.min_share must be within 0.0..=1.0"),
-                );
-            }
-        }
-        if let Check::Route { max_error_rate, .. } = &probe.check
-            && !(0.0..=1.0).contains(max_error_rate)
-        {
-            at(
-                name,
-                format!("probe {name:?}: max_error_rate must be within 0.0..=1.0"),
-            );
-        }
-        if let Check::Http { method, .. } = &probe.check
-            && hyper::Method::from_bytes(method.as_bytes()).is_err()
-        {
-            at(
-                name,
-                format!("probe {name:?}: {method:?} is not an HTTP method"),
-            );
+        for message in probe_problems(probe) {
+            at(name, message);
         }
     }
     for abort in &scenario.abort {
@@ -156,56 +103,116 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
     }
     let mut added = HashSet::new();
     for step in &scenario.steps {
-        match &step.action {
-            Action::Add(fault) => {
-                if !added.insert(fault.name.as_str()) {
-                    at(
-                        &fault.name,
-                        format!("fault {:?} is added twice", fault.name),
-                    );
-                }
-            }
-            Action::Ramp {
-                fault, over, every, ..
-            } => {
-                if every.is_zero() || over.is_zero() {
-                    at(
-                        fault,
-                        format!("ramp of {fault:?}: over and every must be above 0"),
-                    );
-                } else if over.as_secs_f64() / every.as_secs_f64() > MAX_CHANGES {
-                    at(
-                        fault,
-                        format!(
-                            "ramp of {fault:?}: more than {MAX_CHANGES} changes; make `every` longer"
-                        ),
-                    );
-                }
-            }
-            Action::Flap {
-                fault,
-                on,
-                off,
-                lasting,
-            } => {
-                if on.is_zero() || off.is_zero() {
-                    at(
-                        fault,
-                        format!("flap of {fault:?}: on and off must be above 0"),
-                    );
-                } else if lasting.as_secs_f64() / (*on + *off).as_secs_f64() > MAX_CHANGES {
-                    at(
-                        fault,
-                        format!(
-                            "flap of {fault:?}: more than {MAX_CHANGES} cycles; make on or off longer"
-                        ),
-                    );
-                }
-            }
-            Action::Enable(_) | Action::Disable(_) | Action::Patch { .. } | Action::Hold(_) => {}
+        if let Some((fault, message)) = step_problem(step, &mut added) {
+            at(&fault, message);
         }
     }
     problems
+}
+
+/// What is wrong with one probe, each as a message naming it.
+fn probe_problems(probe: &Probe) -> Vec<String> {
+    let name = probe.name.as_str();
+    let mut out = Vec::new();
+    if probe.interval.is_zero() {
+        out.push(format!("probe {name:?}: interval must be above 0"));
+    }
+    if !(0.0..=1.0).contains(&probe.steady.min_success) {
+        out.push(format!(
+            "probe {name:?}: steady.min_success must be within 0.0..=1.0"
+        ));
+    }
+    if probe.steady.window < probe.interval {
+        out.push(format!(
+                "probe {name:?}: steady.window ({:?}) is shorter than the interval ({:?}), so it would hold no sample",
+                probe.steady.window, probe.interval
+            ),
+        );
+    }
+    if let Some(degraded) = &probe.degraded {
+        if !matches!(probe.check, Check::Http { .. }) {
+            out.push(format!(
+                    "probe {name:?}: a degraded mode is described by HTTP statuses; only Http probes take one"
+                ),
+            );
+        }
+        if degraded.status.is_empty() {
+            out.push(format!(
+                "probe {name:?}: degraded.status needs at least one status"
+            ));
+        }
+        if !(0.0..=1.0).contains(&degraded.min_share) {
+            out.push(format!(
+                "probe {name:?}: degraded.min_share must be within 0.0..=1.0"
+            ));
+        }
+    }
+    if let Check::Route { max_error_rate, .. } = &probe.check
+        && !(0.0..=1.0).contains(max_error_rate)
+    {
+        out.push(format!(
+            "probe {name:?}: max_error_rate must be within 0.0..=1.0"
+        ));
+    }
+    if let Check::Http { method, .. } = &probe.check
+        && hyper::Method::from_bytes(method.as_bytes()).is_err()
+    {
+        out.push(format!("probe {name:?}: {method:?} is not an HTTP method"));
+    }
+    out
+}
+
+/// What is wrong with one step, naming its fault; `added` collects the faults added so far.
+fn step_problem<'a>(step: &'a Step, added: &mut HashSet<&'a str>) -> Option<(String, String)> {
+    match &step.action {
+        Action::Add(fault) => {
+            if !added.insert(fault.name.as_str()) {
+                return Some((
+                    fault.name.to_string(),
+                    format!("fault {:?} is added twice", fault.name),
+                ));
+            }
+        }
+        Action::Ramp {
+            fault, over, every, ..
+        } => {
+            if every.is_zero() || over.is_zero() {
+                return Some((
+                    fault.to_string(),
+                    format!("ramp of {fault:?}: over and every must be above 0"),
+                ));
+            } else if over.as_secs_f64() / every.as_secs_f64() > MAX_CHANGES {
+                return Some((
+                    fault.to_string(),
+                    format!(
+                        "ramp of {fault:?}: more than {MAX_CHANGES} changes; make `every` longer"
+                    ),
+                ));
+            }
+        }
+        Action::Flap {
+            fault,
+            on,
+            off,
+            lasting,
+        } => {
+            if on.is_zero() || off.is_zero() {
+                return Some((
+                    fault.to_string(),
+                    format!("flap of {fault:?}: on and off must be above 0"),
+                ));
+            } else if lasting.as_secs_f64() / (*on + *off).as_secs_f64() > MAX_CHANGES {
+                return Some((
+                    fault.to_string(),
+                    format!(
+                        "flap of {fault:?}: more than {MAX_CHANGES} cycles; make on or off longer"
+                    ),
+                ));
+            }
+        }
+        Action::Enable(_) | Action::Disable(_) | Action::Patch { .. } | Action::Hold(_) => {}
+    }
+    None
 }
 
 /// The longest duration a drill may give anywhere. Longer ones are refused before any
