@@ -111,6 +111,38 @@ pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<
             let status = client.get("/v1/status").await?;
             print(&status, &render::status);
         }
+        command @ (CtlCommand::Enable { .. }
+        | CtlCommand::Disable { .. }
+        | CtlCommand::Add { .. }
+        | CtlCommand::Remove { .. }) => {
+            let (answer, human) = edit_fault(client, command).await?;
+            print(&answer, &*human);
+        }
+        CtlCommand::Reset => {
+            let answer = client.send("POST", "/v1/reset", None).await?;
+            print(&answer, &render::reset);
+        }
+        CtlCommand::Watch => {
+            client
+                .follow("/v1/events", |event| {
+                    if as_json {
+                        println!("{event}");
+                    } else {
+                        println!("{}", render::event(&event));
+                    }
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// How a command's answer reads to a person.
+type Human = Box<dyn Fn(&Value) -> String>;
+
+/// Runs a command that changes one fault: its answer, and how to show it.
+async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Human), CtlError> {
+    match command {
         CtlCommand::Enable { name, ttl } => {
             let mut body = json!({ "enabled": true });
             if let Some(ttl) = ttl {
@@ -119,14 +151,14 @@ pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<
             let fault = client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
                 .await?;
-            print(&fault, &render::fault_line);
+            Ok((fault, Box::new(render::fault_line)))
         }
         CtlCommand::Disable { name } => {
             let body = json!({ "enabled": false });
             let fault = client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
                 .await?;
-            print(&fault, &render::fault_line);
+            Ok((fault, Box::new(render::fault_line)))
         }
         CtlCommand::Add {
             name,
@@ -150,43 +182,35 @@ pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<
                 body["ttl"] = Value::String(ttl);
             }
             let fault = client.send("POST", "/v1/faults", Some(body)).await?;
-            print(&fault, &render::fault_line);
+            Ok((fault, Box::new(render::fault_line)))
         }
         CtlCommand::Remove { name } => {
             let answer = client
                 .send("DELETE", &format!("/v1/faults/{name}"), None)
                 .await?;
             if answer.is_null() {
-                print(&json!({ "removed": name }), &|_| {
-                    format!("removed {name}\n")
-                });
+                let removed = format!("removed {name}\n");
+                Ok((
+                    json!({ "removed": name }),
+                    Box::new(move |_| removed.clone()),
+                ))
             } else {
-                print(&answer, &|v| {
-                    format!(
-                        "{} is defined in a file; switched off instead\n{}",
-                        name,
-                        render::fault_line(v)
-                    )
-                });
+                Ok((
+                    answer,
+                    Box::new(move |v| {
+                        format!(
+                            "{} is defined in a file; switched off instead\n{}",
+                            name,
+                            render::fault_line(v)
+                        )
+                    }),
+                ))
             }
         }
-        CtlCommand::Reset => {
-            let answer = client.send("POST", "/v1/reset", None).await?;
-            print(&answer, &render::reset);
-        }
-        CtlCommand::Watch => {
-            client
-                .follow("/v1/events", |event| {
-                    if as_json {
-                        println!("{event}");
-                    } else {
-                        println!("{}", render::event(&event));
-                    }
-                })
-                .await?;
-        }
+        other => Err(CtlError::Usage(format!(
+            "{other:?} does not change a fault"
+        ))),
     }
-    Ok(())
 }
 
 /// How long a ctl call may take before it gives up.
