@@ -40,33 +40,45 @@ fn draw(root: &Area<'_>, report: &Report) -> Result<(), Box<dyn std::error::Erro
     Ok(())
 }
 
+/// One point of a probe's lines: its samples in a stretch of time, summed up.
+struct Bucket {
+    /// The stretch's middle, in seconds since the drill started.
+    mid_s: f64,
+    success_pct: f64,
+    p99_ms: f64,
+    degraded_pct: f64,
+}
+
+/// The probe's samples in buckets of two sample intervals at least, and no more than about
+/// 200 across the chart; empty stretches have no point.
+fn buckets(report: &Report, probe: &ProbeReport) -> Vec<Bucket> {
+    let bucket_ms = (probe.probe.interval.as_secs_f64() * 2000.0).max(report.phases.end_ms / 200.0);
+    (0..)
+        .map(|i| i as f64 * bucket_ms)
+        .take_while(|from| *from < report.phases.end_ms)
+        .filter_map(|from| {
+            let samples = measure::between(&probe.samples, from, from + bucket_ms);
+            (!samples.is_empty()).then(|| Bucket {
+                mid_s: (from + bucket_ms / 2.0) / 1000.0,
+                success_pct: measure::success(samples) * 100.0,
+                p99_ms: measure::p99_ms(samples),
+                degraded_pct: samples.iter().filter(|s| s.degraded).count() as f64 * 100.0
+                    / samples.len() as f64,
+            })
+        })
+        .collect()
+}
+
 fn panel(
     area: &Area<'_>,
     report: &Report,
     probe: &ProbeReport,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let end_s = (report.phases.end_ms / 1000.0).max(1.0);
-    // Two samples a bucket at least, and no more than ~200 buckets across the chart.
-    let bucket_ms = (probe.probe.interval.as_secs_f64() * 2000.0).max(report.phases.end_ms / 200.0);
-    let buckets: Vec<(f64, f64, f64, f64)> = (0..)
-        .map(|i| i as f64 * bucket_ms)
-        .take_while(|from| *from < report.phases.end_ms)
-        .filter_map(|from| {
-            let samples = measure::between(&probe.samples, from, from + bucket_ms);
-            (!samples.is_empty()).then(|| {
-                (
-                    (from + bucket_ms / 2.0) / 1000.0,
-                    measure::success(samples) * 100.0,
-                    measure::p99_ms(samples),
-                    samples.iter().filter(|s| s.degraded).count() as f64 * 100.0
-                        / samples.len() as f64,
-                )
-            })
-        })
-        .collect();
+    let buckets = buckets(report, probe);
     let max_latency = buckets
         .iter()
-        .map(|b| b.2)
+        .map(|b| b.p99_ms)
         .fold(1.0_f64, f64::max)
         .mul_add(1.15, 0.0);
     let verdict = probe.verdict.map_or("not judged", |v| v.label());
@@ -114,7 +126,7 @@ fn panel(
     }
     chart
         .draw_series(LineSeries::new(
-            buckets.iter().map(|b| (b.0, b.1)),
+            buckets.iter().map(|b| (b.mid_s, b.success_pct)),
             SUCCESS.stroke_width(2),
         ))?
         .label("success %")
@@ -122,7 +134,7 @@ fn panel(
     if probe.probe.degraded.is_some() {
         chart
             .draw_series(LineSeries::new(
-                buckets.iter().map(|b| (b.0, b.3)),
+                buckets.iter().map(|b| (b.mid_s, b.degraded_pct)),
                 DEGRADED.stroke_width(2),
             ))?
             .label("planned degraded mode %")
@@ -130,7 +142,7 @@ fn panel(
     }
     chart
         .draw_secondary_series(LineSeries::new(
-            buckets.iter().map(|b| (b.0, b.2)),
+            buckets.iter().map(|b| (b.mid_s, b.p99_ms)),
             LATENCY.stroke_width(1),
         ))?
         .label("p99 latency")
