@@ -84,6 +84,9 @@ pub struct RouteInfo {
     /// Request counters, for HTTP routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<crate::telemetry::HttpStatsSnapshot>,
+    /// Command counters, for Redis routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<crate::telemetry::CommandStatsSnapshot>,
     /// The faults attached to it.
     pub faults: Vec<String>,
 }
@@ -113,6 +116,8 @@ impl Switchboard {
                 stats: self.metrics().route(&r.name).snapshot(),
                 http: (r.protocol == crate::rules::Protocol::Http)
                     .then(|| self.metrics().http_route(&r.name).snapshot()),
+                commands: (r.protocol == crate::rules::Protocol::Redis)
+                    .then(|| self.metrics().command_route(&r.name).snapshot()),
                 faults: rules.faults_for(&r.name).map(|f| f.name.clone()).collect(),
             })
             .collect()

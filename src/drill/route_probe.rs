@@ -1,7 +1,8 @@
 //! A `Route` probe's reading: Switchboard's own counters of one route, compared with the
 //! previous reading. On HTTP routes requests and failed requests with request latency; on
-//! TCP routes connections that ended, those that failed as their clients saw it, and round
-//! trips. An interval with nothing through the route is "no traffic", not health.
+//! Redis routes commands, those answered with an error (by the server or a fault) and
+//! command latency; on TCP routes connections that ended, those that failed as their clients
+//! saw it, and round trips. An interval with nothing through the route is "no traffic", not health.
 
 use super::probe::Answer;
 use crate::telemetry::LATENCY_BUCKETS_MS;
@@ -23,6 +24,17 @@ pub(super) fn counts(info: &serde_json::Value) -> Option<Counts> {
     let buckets = |v: &serde_json::Value| -> Option<Vec<u64>> {
         Some(v.as_array()?.iter().filter_map(number).collect())
     };
+    if let Some(commands) = info.get("commands").filter(|c| !c.is_null()) {
+        // Failed connections count as failed attempts: refused or cut before any command,
+        // or dropped on one (that command is counted once, as the connection).
+        let failed = number(&info["stats"]["failed"])?;
+        let answered = number(&commands["commands"])?.saturating_sub(number(&commands["dropped"])?);
+        return Some(Counts {
+            attempts: answered + failed,
+            errors: number(&commands["errors"])? + number(&commands["injected"])? + failed,
+            latency: buckets(&commands["latency_counts"])?,
+        });
+    }
     match info.get("http").filter(|h| !h.is_null()) {
         Some(http) => Some(Counts {
             attempts: number(&http["requests"])?,

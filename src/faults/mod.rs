@@ -13,8 +13,10 @@ mod fail_nth;
 mod grpc_abort;
 mod latency;
 mod limit_data;
+mod nil;
 mod partition;
 mod rate_limit;
+mod redis_error;
 mod replace_body;
 mod reset_peer;
 mod response_delay;
@@ -36,8 +38,10 @@ pub use fail_nth::FailNth;
 pub use grpc_abort::GrpcAbort;
 pub use latency::Latency;
 pub use limit_data::LimitData;
+pub use nil::Nil;
 pub use partition::{Partition, PartitionMode};
 pub use rate_limit::RateLimit;
+pub use redis_error::RedisError;
 pub use replace_body::ReplaceBody;
 pub use reset_peer::ResetPeer;
 pub use response_delay::ResponseDelay;
@@ -99,6 +103,10 @@ pub enum FaultKind {
     ReplaceBody(ReplaceBody),
     /// HTTP: fail every n-th request.
     FailNth(FailNth),
+    /// Redis: answer the command with an error reply. In RON: `Error(message: "...")`.
+    Error(RedisError),
+    /// Redis: answer the command with a null reply.
+    Nil(Nil),
 }
 
 /// Whether a kind acts on one stream or on the whole connection.
@@ -108,8 +116,10 @@ pub enum Scope {
     Stream,
     /// Acts on the connection; `direction` is ignored.
     Connection,
-    /// Acts on HTTP requests (HTTP routes only); `direction` is ignored.
+    /// Acts on HTTP requests or protocol commands; `direction` is ignored.
     Request,
+    /// Acts on the commands of a protocol route (Redis); `direction` is ignored.
+    Command,
 }
 
 /// A parameter that is out of range.
@@ -204,6 +214,8 @@ impl FaultKind {
             FaultKind::SetHeaders(k) => k,
             FaultKind::ReplaceBody(k) => k,
             FaultKind::FailNth(k) => k,
+            FaultKind::Error(k) => k,
+            FaultKind::Nil(k) => k,
         }
     }
 
@@ -241,28 +253,52 @@ impl FaultKind {
             FaultKind::SetHeaders(_) => "SetHeaders",
             FaultKind::ReplaceBody(_) => "ReplaceBody",
             FaultKind::FailNth(_) => "FailNth",
+            FaultKind::Error(_) => "Error",
+            FaultKind::Nil(_) => "Nil",
         }
     }
 
-    /// Whether a route of `protocol` can carry this kind. HTTP routes take the HTTP kinds and
-    /// the TCP kinds that act on a whole connection; TCP routes take the TCP kinds.
+    /// Whether a route of `protocol` can carry this kind; if not, why, naming the kinds that
+    /// fit such a route.
     pub fn fits(&self, protocol: crate::rules::Protocol) -> Result<(), String> {
         use crate::rules::Protocol;
-        match (protocol, self.scope(), self) {
-            (Protocol::Tcp, Scope::Request, _) => Err(format!(
-                "{} acts on HTTP requests; this route is Tcp (make it protocol: Http)",
-                self.name()
-            )),
-            (
-                Protocol::Http,
-                _,
-                FaultKind::Partition(_) | FaultKind::ConnectDelay(_) | FaultKind::Bandwidth(_),
-            ) => Ok(()),
-            (Protocol::Http, Scope::Stream | Scope::Connection, _) => Err(format!(
-                "{} acts on TCP streams; on an HTTP route use Delay, ResponseDelay, SlowBody, Truncate, Drop, Partition, ConnectDelay or Bandwidth",
-                self.name()
-            )),
-            _ => Ok(()),
+        let fits = match protocol {
+            Protocol::Tcp => matches!(self.scope(), Scope::Stream | Scope::Connection),
+            // Stream faults on an HTTP route would cut through requests; only the ones that
+            // act on a whole connection, or pace it, make sense there.
+            Protocol::Http => {
+                self.scope() == Scope::Request
+                    || matches!(
+                        self,
+                        FaultKind::Partition(_)
+                            | FaultKind::ConnectDelay(_)
+                            | FaultKind::Bandwidth(_)
+                    )
+            }
+            Protocol::Redis => {
+                matches!(
+                    self.scope(),
+                    Scope::Stream | Scope::Connection | Scope::Command
+                ) || matches!(self, FaultKind::Delay(_) | FaultKind::Drop(_))
+            }
+        };
+        if fits {
+            return Ok(());
         }
+        let kinds = match protocol {
+            Protocol::Tcp => TCP_KINDS.to_string(),
+            Protocol::Http => format!("{HTTP_KINDS}, Partition, ConnectDelay or Bandwidth"),
+            Protocol::Redis => format!("Error, Nil, Delay, Drop or a TCP kind ({TCP_KINDS})"),
+        };
+        Err(format!(
+            "{} does not fit a {protocol:?} route; it takes {kinds}",
+            self.name()
+        ))
     }
 }
+
+/// The kinds a TCP route takes, for error messages.
+const TCP_KINDS: &str = "Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Partition, ConnectDelay, CutAfter";
+
+/// The request kinds of HTTP routes, for error messages.
+const HTTP_KINDS: &str = "Abort, GrpcAbort, Delay, ResponseDelay, SlowBody, Truncate, Drop, RateLimit, SetHeaders, ReplaceBody, FailNth";

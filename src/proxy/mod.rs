@@ -3,6 +3,7 @@
 pub mod accept;
 mod error;
 pub mod http;
+pub mod redis;
 mod routes;
 pub mod tcp;
 pub mod timer;

@@ -131,6 +131,9 @@ pub enum Protocol {
     Tcp,
     /// HTTP/1.1 and HTTP/2 (h2c) requests, forwarded to an `http://host:port` upstream.
     Http,
+    /// Redis's RESP2 and RESP3: bytes pass as on a Tcp route, and faults can act on single
+    /// commands.
+    Redis,
 }
 
 /// A named perturbation attached to a route.
@@ -152,12 +155,13 @@ pub struct Fault {
     pub direction: Direction,
     /// What the fault does.
     pub kind: FaultKind,
-    /// Which HTTP requests it applies to; every request when absent. HTTP routes only.
+    /// Which HTTP requests or Redis commands it applies to; all of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Match>,
 }
 
-/// Which HTTP requests a fault applies to. Every condition given must hold.
+/// Which HTTP requests or Redis commands a fault applies to. Every condition given must
+/// hold; each condition belongs to one protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
@@ -174,6 +178,14 @@ pub struct Match {
     /// Query parameters that must be present with these values.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub query: std::collections::BTreeMap<String, String>,
+    /// Redis: command names (any case) or Redis ACL categories (`@write`, `@read`, ...); the
+    /// command must match one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Redis: a glob (`*`, `?`, `[abc]`) on the command's first key; a command without keys
+    /// does not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn default_enabled() -> bool {

@@ -74,12 +74,15 @@ const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 360
 fn check_timeouts(route: &Route) -> Result<(), (&'static str, String)> {
     let t = &route.timeouts;
     let default = super::model::RouteTimeouts::default();
-    if route.protocol == Protocol::Tcp
+    if route.protocol != Protocol::Http
         && (t.header != default.header || t.idle != default.idle || t.response.is_some())
     {
         return Err((
             "timeouts",
-            "only timeouts.connect applies to a Tcp route; header, idle and response are for Http routes".into(),
+            format!(
+                "only timeouts.connect applies to a {:?} route; header, idle and response are for Http routes",
+                route.protocol
+            ),
         ));
     }
     let given = [
@@ -129,7 +132,7 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
             say("listen", message);
         }
         let upstream = match route.protocol {
-            Protocol::Tcp => check_upstream(&route.upstream),
+            Protocol::Tcp | Protocol::Redis => check_upstream(&route.upstream),
             Protocol::Http => check_http_upstream(&route.upstream),
         };
         if let Err(message) = upstream {
@@ -203,18 +206,12 @@ fn check_faults(routes: &[&Route], faults: &[&Fault], findings: &mut Vec<Finding
                 if let Err(message) = fault.kind.fits(route.protocol) {
                     say("kind", format!("route {:?}: {message}", route.name));
                 }
-                if fault.when.is_some() && route.protocol != Protocol::Http {
-                    say(
-                        "when",
-                        format!("when matches HTTP requests; route {:?} is Tcp", route.name),
-                    );
+                if let Some(when) = &fault.when
+                    && let Err(message) = check_match(when, route)
+                {
+                    say("when", message);
                 }
             }
-        }
-        if let Some(when) = &fault.when
-            && let Err(message) = check_match(when)
-        {
-            say("when", message);
         }
         if !(0.0..=1.0).contains(&fault.probability) {
             say(
@@ -284,7 +281,31 @@ fn check_http_upstream(upstream: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_match(when: &crate::rules::Match) -> Result<(), String> {
+fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> {
+    let http = when.method.is_some()
+        || when.path.is_some()
+        || !when.headers.is_empty()
+        || !when.query.is_empty();
+    let redis = !when.command.is_empty() || when.key.is_some();
+    match route.protocol {
+        Protocol::Tcp => Err(format!(
+            "when matches HTTP requests or Redis commands; route {:?} is Tcp",
+            route.name
+        )),
+        Protocol::Http if redis => Err(format!(
+            "command and key match Redis commands; route {:?} is Http",
+            route.name
+        )),
+        Protocol::Redis if http => Err(format!(
+            "method, path, headers and query match HTTP requests; route {:?} is Redis (match with command and key)",
+            route.name
+        )),
+        Protocol::Http => check_http_match(when),
+        Protocol::Redis => crate::proxy::redis::check_match(when),
+    }
+}
+
+fn check_http_match(when: &crate::rules::Match) -> Result<(), String> {
     if let Some(method) = &when.method
         && hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).is_err()
     {

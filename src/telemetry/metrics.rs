@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::command_stats::{CommandOutcome, CommandStats};
 use super::route_stats::{Failure, LatencyCounts, RouteStats};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +39,12 @@ struct RequestLabel {
     route: String,
     /// "2xx" .. "5xx", or "none" when no response was sent (Drop, partitions).
     status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabel {
+    route: String,
+    result: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,6 +128,9 @@ pub struct Metrics {
     ended: Family<RouteLabel, Counter>,
     failed: Family<FailureLabel, Counter>,
     round_trip_seconds: Family<RouteLabel, Histogram>,
+    commands: Family<CommandLabel, Counter>,
+    command_seconds: Family<RouteLabel, Histogram>,
+    protocol_errors: Family<RouteLabel, Counter>,
     latency: LatencyByRoute,
     round_trips: LatencyByRoute,
 }
@@ -161,6 +171,24 @@ impl Metrics {
         let failed = Family::default();
         let round_trip_seconds =
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let commands = Family::default();
+        let command_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let protocol_errors = Family::default();
+        registry.register(
+            "commands",
+            "Commands answered through a protocol route (Redis), per route and result: ok, error (from the server), injected_error, injected_nil, dropped",
+            commands.clone(),
+        );
+        registry.register(
+            "command_duration_seconds",
+            "Time from a command's arrival to its answer through a protocol route, faults included",
+            command_seconds.clone(),
+        );
+        registry.register(
+            "protocol_errors",
+            "Connections of a protocol route closed because a side sent bytes that are not the protocol",
+            protocol_errors.clone(),
+        );
         registry.register(
             "connections_open",
             "Connections open now, per route",
@@ -241,6 +269,9 @@ impl Metrics {
             ended,
             failed,
             round_trip_seconds,
+            commands,
+            command_seconds,
+            protocol_errors,
             latency: Default::default(),
             round_trips: Default::default(),
         }
@@ -279,6 +310,26 @@ impl Metrics {
                 })
                 .clone(),
             latency: latency_of(&self.latency, route),
+        }
+    }
+
+    /// The command metrics of one protocol route, looked up once per connection.
+    pub fn command_route(&self, route: &str) -> CommandStats {
+        let label = RouteLabel {
+            route: route.to_string(),
+        };
+        CommandStats {
+            by_outcome: CommandOutcome::ALL.map(|o| {
+                self.commands
+                    .get_or_create(&CommandLabel {
+                        route: route.to_string(),
+                        result: o.label(),
+                    })
+                    .clone()
+            }),
+            seconds: self.command_seconds.get_or_create(&label).clone(),
+            latency: latency_of(&self.latency, route),
+            protocol_errors: self.protocol_errors.get_or_create(&label).clone(),
         }
     }
 

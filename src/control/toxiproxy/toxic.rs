@@ -70,7 +70,8 @@ fn attrs(pairs: &[(&str, u64)]) -> Map<String, Value> {
         .collect()
 }
 
-/// The toxic type and attributes of a fault kind; none for HTTP kinds, which have no toxic.
+/// The toxic type and attributes of a fault kind; none for HTTP and Redis kinds, which have no
+/// toxic.
 pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> {
     Some(match kind {
         FaultKind::Latency(l) => (
@@ -112,7 +113,9 @@ pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> 
         | FaultKind::RateLimit(_)
         | FaultKind::SetHeaders(_)
         | FaultKind::ReplaceBody(_)
-        | FaultKind::FailNth(_) => return None,
+        | FaultKind::FailNth(_)
+        | FaultKind::Error(_)
+        | FaultKind::Nil(_) => return None,
     })
 }
 

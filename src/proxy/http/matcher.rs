@@ -107,6 +107,7 @@ mod tests {
             path: path.map(str::to_string),
             headers: map(headers),
             query: map(query),
+            ..Match::default()
         }
     }
 

@@ -10,12 +10,19 @@ use tokio::sync::watch;
 use super::plan::{Cut, Plan};
 use super::session::{Ending, Session};
 use crate::faults::PartitionMode;
-use crate::proxy::ProxyContext;
+use crate::proxy::{ProxyContext, redis};
+use crate::rules::Protocol;
 use crate::store::RuleSet;
 use crate::telemetry::{Failure, RouteStats};
 
 /// Serves one client of `route` until the connection ends.
-pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: ProxyContext) {
+pub async fn serve(
+    client: TcpStream,
+    route: Arc<str>,
+    protocol: Protocol,
+    connection: u64,
+    ctx: ProxyContext,
+) {
     let stats = ctx.metrics.route(&route);
     let _open = stats.connection_opened();
     let mut rules = ctx.store.subscribe();
@@ -44,16 +51,38 @@ pub async fn serve(client: TcpStream, route: Arc<str>, connection: u64, ctx: Pro
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
 
-    let session = Session {
-        client: &client,
-        upstream: &upstream,
-        rng: plan.chunk_rng(),
-        plan,
-        stats: &stats,
-        metrics: &ctx.metrics,
+    let run = async {
+        match protocol {
+            Protocol::Redis => {
+                let session = redis::Session {
+                    client: &client,
+                    upstream: &upstream,
+                    rng: plan.chunk_rng(),
+                    plan,
+                    stats: &stats,
+                    commands: ctx.metrics.command_route(&route),
+                    metrics: &ctx.metrics,
+                    route: &route,
+                    connection,
+                    seed: ctx.seed,
+                };
+                session.run(&mut rules).await
+            }
+            Protocol::Tcp | Protocol::Http => {
+                let session = Session {
+                    client: &client,
+                    upstream: &upstream,
+                    rng: plan.chunk_rng(),
+                    plan,
+                    stats: &stats,
+                    metrics: &ctx.metrics,
+                };
+                session.run(&mut rules).await
+            }
+        }
     };
     let ending = tokio::select! {
-        ending = session.run(&mut rules) => ending,
+        ending = run => ending,
         () = ctx.abort.cancelled() => Ending::Cut(Cut::Reset(GRACE_OVER)),
     };
     close(ending, &client, &upstream, &stats);

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use super::conn;
 use crate::proxy::accept::AcceptErrors;
 use crate::proxy::{ProxyContext, ProxyError};
-use crate::rules::Route;
+use crate::rules::{Protocol, Route};
 
 /// A bound route. Dropping it stops accepting; open connections carry on.
 #[derive(Debug)]
@@ -104,13 +104,20 @@ pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHa
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
     tracing::info!(route = %name, listen = %local_addr, upstream = %route.upstream, "route listening");
-    let task = tokio::spawn(accept_loop(listener, name, ctx, stop.clone()));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        name,
+        route.protocol,
+        ctx,
+        stop.clone(),
+    ));
     RouteHandle::new(local_addr, route, stop, task)
 }
 
 async fn accept_loop(
     listener: TcpListener,
     route: Arc<str>,
+    protocol: Protocol,
     ctx: ProxyContext,
     stop: CancellationToken,
 ) {
@@ -125,7 +132,7 @@ async fn accept_loop(
                     let connection = next_connection;
                     next_connection += 1;
                     let span = tracing::debug_span!("conn", route = %route, %peer, id = connection);
-                    let task = conn::serve(client, Arc::clone(&route), connection, ctx.clone());
+                    let task = conn::serve(client, Arc::clone(&route), protocol, connection, ctx.clone());
                     ctx.tracker.spawn(task.instrument(span));
                 }
                 Err(e) => {

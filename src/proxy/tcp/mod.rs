@@ -12,4 +12,5 @@ pub(crate) use listener::bound_addr;
 pub use listener::{RouteHandle, bind, start};
 // The per-connection pieces, public for the micro-benchmarks in benches/hot_paths.rs.
 pub use plan::{Cut, Plan};
+pub use session::Ending;
 pub use stream::{Sink, Stream};

@@ -66,7 +66,10 @@ impl Plan {
         self.route_gone = rules.route(&self.route).is_none_or(|r| !r.enabled);
         let mut next = Vec::new();
         for fault in rules.faults_for(&self.route) {
-            if !fault.enabled
+            // Faults that act on single commands are decided per command, not here.
+            let per_command = matches!(fault.kind.scope(), Scope::Request | Scope::Command);
+            if per_command
+                || !fault.enabled
                 || !rng::decide(
                     self.seed,
                     &self.route,

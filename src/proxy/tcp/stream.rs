@@ -149,6 +149,12 @@ impl Stream {
             && (shaped || self.queue.is_empty())
     }
 
+    /// The source ended (for a source read elsewhere): the end is passed on once everything
+    /// before it has been.
+    pub fn end_input(&mut self, now: Instant) {
+        self.eof_at.get_or_insert(now);
+    }
+
     /// Whether the stream has ended and its end was passed on.
     pub fn done(&self) -> bool {
         self.shut
@@ -163,15 +169,19 @@ impl Stream {
     pub fn read(
         &mut self,
         from: &TcpStream,
-        to: &TcpStream,
+        to: &impl Sink,
         plan: &mut Plan,
         rng: &mut StdRng,
         stats: &RouteStats,
         now: Instant,
     ) -> io::Result<()> {
-        let untouched = self.queue.is_empty() && plan.passes_untouched(self.direction);
-        if untouched && self.bulk {
-            return self.splice_read(from, to, stats, now);
+        let untouched =
+            self.queue.is_empty() && plan.passes_untouched(self.direction) && to.socket().is_some();
+        if untouched
+            && self.bulk
+            && let Some(socket) = to.socket()
+        {
+            return self.splice_read(from, socket, stats, now);
         }
         READ_BUFFER.with_borrow_mut(|buf| match from.try_read(buf) {
             Ok(0) => {
