@@ -497,17 +497,32 @@ async fn kinds_must_fit_the_route_protocol() {
         (
             r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1")],
                 faults: [(name: "f", route: "t", kind: Abort(status: 503))])"#,
-            "acts on HTTP requests",
+            "does not fit a Tcp route",
         ),
         (
             r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "http://h:1")],
                 faults: [(name: "f", route: "w", kind: Latency(ms: 5))])"#,
-            "acts on TCP streams",
+            "does not fit a Http route",
         ),
         (
             r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1")],
                 faults: [(name: "f", route: "t", when: (method: "GET"), kind: Latency(ms: 5))])"#,
             "when matches HTTP requests",
+        ),
+        (
+            r#"(routes: [(name: "r", protocol: Redis, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "r", kind: Abort(status: 503))])"#,
+            "does not fit a Redis route",
+        ),
+        (
+            r#"(routes: [(name: "r", protocol: Redis, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "r", when: (path: "/x"), kind: Nil())])"#,
+            "match HTTP requests; route \"r\" is Redis",
+        ),
+        (
+            r#"(routes: [(name: "r", protocol: Redis, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "r", when: (command: ["@nosuch"]), kind: Nil())])"#,
+            "@nosuch",
         ),
         (
             r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "h:1")])"#,

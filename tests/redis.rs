@@ -24,11 +24,16 @@ impl Drop for RedisServer {
 }
 
 async fn start_redis() -> RedisServer {
+    start_redis_with(&[]).await
+}
+
+/// Starts Redis with `extra` arguments (`--replicaof host port`, say).
+async fn start_redis_with(extra: &[String]) -> RedisServer {
     // Redis cannot be told to pick its own port and report it, so take a free one from the
     // kernel. Another process may take it before Redis binds it; Redis then exits, and a new
     // port is tried.
     for _ in 0..5 {
-        if let Some(server) = try_start_redis().await {
+        if let Some(server) = try_start_redis(extra).await {
             return server;
         }
     }
@@ -37,7 +42,7 @@ async fn start_redis() -> RedisServer {
 
 /// Starts Redis on a port that was free a moment ago: `None` if it exited (the port was
 /// taken meanwhile), the server once it answers PING otherwise.
-async fn try_start_redis() -> Option<RedisServer> {
+async fn try_start_redis(extra: &[String]) -> Option<RedisServer> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -57,6 +62,7 @@ async fn try_start_redis() -> Option<RedisServer> {
         ])
         .arg("--dir")
         .arg(&dir)
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .expect(
@@ -167,4 +173,223 @@ async fn redis_through_the_proxy_degrades_and_recovers() {
     sb.set_rules(&rules("")).await;
     let recovered = blocking(move || ping(proxy)).await;
     assert_eq!(recovered.expect("PING after recovery"), "PONG");
+}
+
+/// Rules with one `Redis` route in front of `upstream`, and `faults`.
+fn redis_route(upstream: SocketAddr, faults: &str) -> String {
+    format!(
+        r#"(
+  routes: [(name: "cache", protocol: Redis, listen: "127.0.0.1:0", upstream: "{upstream}")],
+  faults: [{faults}],
+)"#
+    )
+}
+
+/// Writes `commands` (inline commands, one per line) at once, as a pipelining client does, and
+/// reads exactly `count` replies, each as its raw bytes.
+async fn pipeline(addr: SocketAddr, commands: &[&str], count: usize) -> Vec<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut wire = String::new();
+    for command in commands {
+        wire.push_str(command);
+        wire.push_str("\r\n");
+    }
+    socket.write_all(wire.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut replies = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while replies.len() < count {
+        while let Some(len) = reply_len(&buf) {
+            replies.push(buf.drain(..len).collect());
+            if replies.len() == count {
+                return replies;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut chunk))
+            .await
+            .expect("replies within 10 s")
+            .expect("read");
+        assert!(n > 0, "connection closed after {} replies", replies.len());
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    replies
+}
+
+/// The length of the first whole RESP2/RESP3 reply in `buf`, if it holds one.
+fn reply_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let head = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = head.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + usize::try_from(n).ok()? + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'%' | b'~' | b'>' => {
+            let n: i64 = head.parse().ok()?;
+            let items = if buf[0] == b'%' { n * 2 } else { n };
+            let mut at = after;
+            for _ in 0..items.max(0) {
+                at += reply_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        other => panic!("not a RESP reply: {:?}", *other as char),
+    }
+}
+
+fn text(replies: &[Vec<u8>]) -> Vec<String> {
+    replies
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect()
+}
+
+/// A write refused as a read-only replica refuses it: the client cannot tell the fault from
+/// a real `replicaof` replica, alone, pipelined and inside MULTI/EXEC.
+#[tokio::test]
+async fn an_error_fault_answers_as_a_read_only_replica_does() {
+    let primary = start_redis().await;
+    let replica = start_redis_with(&[
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        primary.addr.port().to_string(),
+    ])
+    .await;
+    let sb = spawn_switchboard(&redis_route(
+        primary.addr,
+        r#"(name: "read-only", route: "cache", when: (command: ["@write"]),
+            kind: Error(message: "READONLY You can't write against a read only replica."))"#,
+    ))
+    .await;
+    let proxy = sb.addr("cache").await;
+    let commands = [
+        "PING",
+        "SET orders:1 a",
+        "GET orders:1",
+        "MULTI",
+        "SET orders:1 b",
+        "GET orders:1",
+        "EXEC",
+        "INCR n",
+        "MULTI",
+        "GET n",
+        "EXEC",
+        "ECHO done",
+    ];
+    let real = pipeline(replica.addr, &commands, commands.len()).await;
+    let faked = pipeline(proxy, &commands, commands.len()).await;
+    assert_eq!(text(&faked), text(&real));
+    assert!(text(&real)[1].starts_with("-READONLY"), "{:?}", text(&real));
+
+    // The primary never saw the refused writes, and its transaction state ended cleanly.
+    let after = pipeline(primary.addr, &["EXISTS orders:1", "EXISTS n"], 2).await;
+    assert_eq!(text(&after), [":0\r\n", ":0\r\n"]);
+    let stats = support::api::Api::new(sb.control.local_addr(), None)
+        .get("/v1/routes/cache")
+        .await
+        .body;
+    // Three refused writes, and the EXECABORT that the flagged transaction's EXEC got here.
+    assert_eq!(stats["commands"]["injected"], 4, "{stats}");
+}
+
+/// A matching command answered with a null, as a cache that lost its data answers, in RESP2
+/// and RESP3, while other keys and commands pass.
+#[tokio::test]
+async fn a_nil_fault_is_a_cache_miss_in_both_protocols() {
+    let server = start_redis().await;
+    let sb = spawn_switchboard(&redis_route(
+        server.addr,
+        r#"(name: "miss", route: "cache", when: (command: ["GET"], key: "session:*"), kind: Nil())"#,
+    ))
+    .await;
+    let proxy = sb.addr("cache").await;
+    let replies = pipeline(
+        proxy,
+        &[
+            "SET session:1 s",
+            "SET other o",
+            "GET session:1",
+            "GET other",
+        ],
+        4,
+    )
+    .await;
+    assert_eq!(
+        text(&replies),
+        ["+OK\r\n", "+OK\r\n", "$-1\r\n", "$1\r\no\r\n"]
+    );
+
+    let replies = pipeline(proxy, &["HELLO 3", "GET session:1", "GET other"], 3).await;
+    assert!(replies[0].starts_with(b"%"), "{:?}", text(&replies));
+    assert_eq!(text(&replies[1..]), ["_\r\n", "$1\r\no\r\n"]);
+}
+
+/// A delayed command holds back the replies after it, in order; the delay is what was asked.
+#[tokio::test]
+async fn a_delayed_command_keeps_pipelined_replies_in_order() {
+    let server = start_redis().await;
+    let sb = spawn_switchboard(&redis_route(
+        server.addr,
+        r#"(name: "slow", route: "cache", when: (command: ["INCR"]), kind: Delay(ms: 150))"#,
+    ))
+    .await;
+    let proxy = sb.addr("cache").await;
+    let mut commands = Vec::new();
+    for i in 0..100 {
+        commands.push(if i % 25 == 0 {
+            "INCR n".to_string()
+        } else {
+            format!("ECHO {i}")
+        });
+    }
+    let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    let replies = pipeline(proxy, &refs, 100).await;
+    let took = start.elapsed();
+    let mut incr = 0;
+    for (i, reply) in text(&replies).iter().enumerate() {
+        if i % 25 == 0 {
+            incr += 1;
+            assert_eq!(reply, &format!(":{incr}\r\n"));
+        } else {
+            assert_eq!(reply, &format!("${}\r\n{i}\r\n", i.to_string().len()));
+        }
+    }
+    // Four delayed commands: each waits its 150 ms after arriving, and all arrive together.
+    assert!(took >= Duration::from_millis(150), "took {took:?}");
+}
+
+/// Bytes that are not RESP end that connection, are counted, and touch no other connection.
+#[tokio::test]
+async fn garbage_from_a_client_closes_only_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_redis().await;
+    let sb = spawn_switchboard(&redis_route(server.addr, "")).await;
+    let proxy = sb.addr("cache").await;
+    let mut bad = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    bad.write_all(b"*2\r\n$3\r\nGET\r\nxx\r\n")
+        .await
+        .expect("write");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), bad.read_to_end(&mut rest))
+        .await
+        .expect("closed within 10 s");
+    assert!(read.is_err() || rest.is_empty(), "got {rest:?}");
+    let replies = pipeline(proxy, &["PING"], 1).await;
+    assert_eq!(text(&replies), ["+PONG\r\n"]);
+    let stats = support::api::Api::new(sb.control.local_addr(), None)
+        .get("/v1/routes/cache")
+        .await
+        .body;
+    assert_eq!(stats["commands"]["protocol_errors"], 1, "{stats}");
 }
