@@ -273,3 +273,109 @@ impl State {
         Bytes::from_static(Nil::reply(self.resp3))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admit(state: &mut State, line: &str, act: Option<Act>) -> (Step, bool) {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        let name = line
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        state.admit(&name, &args, act)
+    }
+
+    fn forward(replies: u32) -> Step {
+        Step::Forward {
+            replies,
+            hello: false,
+        }
+    }
+
+    fn refused() -> Option<Act> {
+        Some(Act::Error(Bytes::from_static(b"-READONLY no\r\n")))
+    }
+
+    #[test]
+    fn a_refusal_inside_multi_aborts_the_transaction_on_both_sides() {
+        let mut s = State::default();
+        assert_eq!(admit(&mut s, "MULTI", None), (forward(1), false));
+        let (step, acted) = admit(&mut s, "SET k v", refused());
+        assert!(acted);
+        assert_eq!(step, Step::Answer(Bytes::from_static(b"-READONLY no\r\n")));
+        assert_eq!(admit(&mut s, "GET k", None), (forward(1), false));
+        let (step, acted) = admit(&mut s, "EXEC", None);
+        assert!(!acted);
+        assert_eq!(
+            step,
+            Step::Instead {
+                send: Bytes::from_static(DISCARD),
+                answer: Bytes::from_static(EXECABORT),
+            }
+        );
+        assert_eq!(s.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn an_unflagged_exec_goes_to_the_server() {
+        let mut s = State::default();
+        admit(&mut s, "MULTI", None);
+        admit(&mut s, "SET k v", None);
+        assert_eq!(admit(&mut s, "EXEC", None), (forward(1), false));
+        assert_eq!(s.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn nothing_is_answered_for_the_server_while_replies_do_not_line_up() {
+        let mut s = State::default();
+        assert_eq!(admit(&mut s, "SUBSCRIBE a b", None), (forward(2), false));
+        assert_eq!(s.mode, Mode::Subscribed);
+        assert_eq!(admit(&mut s, "PING", refused()), (forward(0), false));
+        s.unsubscribed();
+        assert_eq!(s.mode, Mode::Normal);
+
+        let mut s = State::default();
+        assert_eq!(admit(&mut s, "CLIENT REPLY OFF", None), (forward(0), false));
+        assert_eq!(admit(&mut s, "GET k", Some(Act::Nil)), (forward(0), false));
+        assert_eq!(admit(&mut s, "CLIENT REPLY ON", None), (forward(1), false));
+        assert_eq!(
+            admit(&mut s, "GET k", Some(Act::Nil)),
+            (Step::Answer(Bytes::from_static(b"$-1\r\n")), true)
+        );
+    }
+
+    #[test]
+    fn resp3_nulls_and_subscriptions_after_hello_3() {
+        let mut s = State::default();
+        let (step, _) = admit(&mut s, "HELLO 3", None);
+        assert_eq!(
+            step,
+            Step::Forward {
+                replies: 1,
+                hello: true
+            }
+        );
+        assert!(s.resp3);
+        assert_eq!(
+            admit(&mut s, "GET k", Some(Act::Nil)),
+            (Step::Answer(Bytes::from_static(b"_\r\n")), true)
+        );
+        // RESP3 confirms a subscription with a push, which answers no command.
+        assert_eq!(admit(&mut s, "SUBSCRIBE a", None), (forward(0), false));
+        assert_eq!(s.mode, Mode::Normal);
+        let mut s = State::default();
+        admit(&mut s, "HELLO 3", None);
+        s.hello_refused();
+        assert!(!s.resp3);
+    }
+
+    #[test]
+    fn a_drop_closes_in_any_mode() {
+        let mut s = State::default();
+        admit(&mut s, "MONITOR", None);
+        assert_eq!(admit(&mut s, "PING", Some(Act::Drop)), (Step::Close, true));
+    }
+}
