@@ -393,3 +393,100 @@ async fn garbage_from_a_client_closes_only_its_connection() {
         .body;
     assert_eq!(stats["commands"]["protocol_errors"], 1, "{stats}");
 }
+
+/// A subscribed RESP2 connection gets its messages, and a fault does not answer for the
+/// server there: replies no longer line up with commands.
+#[tokio::test]
+async fn a_subscribed_connection_gets_its_messages_and_no_injected_answers() {
+    use tokio::io::AsyncWriteExt;
+    let server = start_redis().await;
+    let sb = spawn_switchboard(&redis_route(
+        server.addr,
+        r#"(name: "ping-fails", route: "cache", when: (command: ["PING"]),
+            kind: Error(message: "ERR injected"))"#,
+    ))
+    .await;
+    let proxy = sb.addr("cache").await;
+    let mut sub = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    sub.write_all(b"SUBSCRIBE news\r\n").await.expect("write");
+    let confirmed = read_replies(&mut sub, 1).await;
+    assert_eq!(
+        text(&confirmed),
+        ["*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"]
+    );
+    let published = pipeline(server.addr, &["PUBLISH news hello"], 1).await;
+    assert_eq!(text(&published), [":1\r\n"]);
+    sub.write_all(b"PING\r\n").await.expect("write");
+    let got = read_replies(&mut sub, 2).await;
+    assert_eq!(
+        text(&got),
+        [
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n",
+            "*2\r\n$4\r\npong\r\n$0\r\n\r\n",
+        ]
+    );
+    // The subscription ends when the server confirms it; from then on the fault answers
+    // PING again. (A command sent before that confirmation passes untouched.)
+    sub.write_all(b"UNSUBSCRIBE\r\n").await.expect("write");
+    let got = read_replies(&mut sub, 1).await;
+    assert_eq!(
+        text(&got),
+        ["*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n"]
+    );
+    sub.write_all(b"PING\r\n").await.expect("write");
+    let got = read_replies(&mut sub, 1).await;
+    assert_eq!(text(&got), ["-ERR injected\r\n"]);
+}
+
+/// `Drop` closes the connection when the command's turn comes; the server never sees it.
+#[tokio::test]
+async fn a_drop_fault_closes_before_the_command_reaches_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_redis().await;
+    let sb = spawn_switchboard(&redis_route(
+        server.addr,
+        r#"(name: "gone", route: "cache", when: (command: ["DEL"]), kind: Drop())"#,
+    ))
+    .await;
+    let proxy = sb.addr("cache").await;
+    let mut client = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    client
+        .write_all(b"SET a 1\r\nDEL a\r\nSET b 2\r\n")
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got))
+        .await
+        .expect("closed within 10 s");
+    assert_eq!(String::from_utf8_lossy(&got), "+OK\r\n");
+    let left = pipeline(server.addr, &["EXISTS a", "EXISTS b"], 2).await;
+    assert_eq!(text(&left), [":1\r\n", ":0\r\n"]);
+}
+
+/// Reads exactly `count` replies from an open connection.
+async fn read_replies(socket: &mut tokio::net::TcpStream, count: usize) -> Vec<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut replies = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(len) = reply_len(&buf) {
+            replies.push(buf.drain(..len).collect());
+            if replies.len() == count {
+                assert!(buf.is_empty(), "more than {count} replies");
+                return replies;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut chunk))
+            .await
+            .expect("replies within 10 s")
+            .expect("read");
+        assert!(n > 0, "connection closed after {} replies", replies.len());
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}

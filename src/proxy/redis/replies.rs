@@ -127,6 +127,12 @@ impl Replies {
     }
 
     /// Whether everything for the client was written and its side was closed.
+    /// Whether every answer owed to the client has been written to it.
+    pub fn settled(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.slots.is_empty() && inner.out.is_empty()
+    }
+
     pub fn finished(&self) -> bool {
         let inner = self.inner.borrow();
         inner.ended && inner.out.is_empty()

@@ -131,7 +131,11 @@ impl Session<'_> {
                 self.plan.deadline().map(|(at, _)| at),
                 up.wake(&self.plan),
                 down.wake(&self.plan),
-                inbound.held.front().filter(|_| !held).map(|h| h.due),
+                inbound
+                    .held
+                    .front()
+                    .filter(|h| !held && !waits_for_answers(h, &replies))
+                    .map(|h| h.due),
             ]
             .into_iter()
             .flatten()
@@ -366,11 +370,9 @@ impl Session<'_> {
         replies: &Replies,
         now: Instant,
     ) -> Result<(), Ending> {
-        while inbound
-            .held
-            .front()
-            .is_some_and(|h| h.due <= now && !self.plan.blackholed())
-        {
+        while inbound.held.front().is_some_and(|h| {
+            h.due <= now && !self.plan.blackholed() && !waits_for_answers(h, replies)
+        }) {
             let Some(held) = inbound.held.pop_front() else {
                 break;
             };
@@ -409,6 +411,12 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
+
+/// A dropped command closes the connection only once the commands before it have had their
+/// answers, as a server that went away after running them would have given them.
+fn waits_for_answers(held: &Held, replies: &Replies) -> bool {
+    held.step == Step::Close && !replies.settled()
 }
 
 /// The faults chosen for one command.
