@@ -188,7 +188,7 @@ fn redis_route(upstream: SocketAddr, faults: &str) -> String {
 /// Writes `commands` (inline commands, one per line) at once, as a pipelining client does, and
 /// reads exactly `count` replies, each as its raw bytes.
 async fn pipeline(addr: SocketAddr, commands: &[&str], count: usize) -> Vec<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut wire = String::new();
     for command in commands {
@@ -196,25 +196,7 @@ async fn pipeline(addr: SocketAddr, commands: &[&str], count: usize) -> Vec<Vec<
         wire.push_str("\r\n");
     }
     socket.write_all(wire.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    let mut replies = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while replies.len() < count {
-        while let Some(len) = reply_len(&buf) {
-            replies.push(buf.drain(..len).collect());
-            if replies.len() == count {
-                return replies;
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout_at(deadline, socket.read(&mut chunk))
-            .await
-            .expect("replies within 10 s")
-            .expect("read");
-        assert!(n > 0, "connection closed after {} replies", replies.len());
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    replies
+    read_replies(&mut socket, count).await
 }
 
 /// The length of the first whole RESP2/RESP3 reply in `buf`, if it holds one.
