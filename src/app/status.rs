@@ -84,7 +84,7 @@ pub struct RouteInfo {
     /// Request counters, for HTTP routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<crate::telemetry::HttpStatsSnapshot>,
-    /// Command counters, for Redis routes.
+    /// Command counters, for Redis routes; statement counters, for PostgreSQL routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commands: Option<crate::telemetry::CommandStatsSnapshot>,
     /// The faults attached to it.
@@ -116,8 +116,11 @@ impl Switchboard {
                 stats: self.metrics().route(&r.name).snapshot(),
                 http: (r.protocol == crate::rules::Protocol::Http)
                     .then(|| self.metrics().http_route(&r.name).snapshot()),
-                commands: (r.protocol == crate::rules::Protocol::Redis)
-                    .then(|| self.metrics().command_route(&r.name).snapshot()),
+                commands: matches!(
+                    r.protocol,
+                    crate::rules::Protocol::Redis | crate::rules::Protocol::Postgres
+                )
+                .then(|| self.metrics().command_route(&r.name).snapshot()),
                 faults: rules.faults_for(&r.name).map(|f| f.name.clone()).collect(),
             })
             .collect()

@@ -17,14 +17,17 @@ mod nil;
 mod partition;
 mod rate_limit;
 mod redis_error;
+mod reject;
 mod replace_body;
 mod reset_peer;
 mod response_delay;
 pub mod rng;
 mod set_headers;
+mod shutdown;
 mod slicer;
 mod slow_body;
 mod slow_close;
+mod sql_error;
 mod timeout;
 mod truncate;
 
@@ -42,13 +45,16 @@ pub use nil::Nil;
 pub use partition::{Partition, PartitionMode};
 pub use rate_limit::RateLimit;
 pub use redis_error::RedisError;
+pub use reject::Reject;
 pub use replace_body::ReplaceBody;
 pub use reset_peer::ResetPeer;
 pub use response_delay::ResponseDelay;
 pub use set_headers::SetHeaders;
+pub use shutdown::Shutdown;
 pub use slicer::Slicer;
 pub use slow_body::SlowBody;
 pub use slow_close::SlowClose;
+pub use sql_error::SqlError;
 pub use timeout::Timeout;
 pub use truncate::Truncate;
 
@@ -107,6 +113,12 @@ pub enum FaultKind {
     Error(RedisError),
     /// Redis: answer the command with a null reply.
     Nil(Nil),
+    /// PostgreSQL: fail the statement with an SQLSTATE.
+    SqlError(SqlError),
+    /// PostgreSQL: a FATAL error on the statement, then the connection closes.
+    Shutdown(Shutdown),
+    /// PostgreSQL: a FATAL error at startup.
+    Reject(Reject),
 }
 
 /// Whether a kind acts on one stream or on the whole connection.
@@ -118,7 +130,8 @@ pub enum Scope {
     Connection,
     /// Acts on HTTP requests or protocol commands; `direction` is ignored.
     Request,
-    /// Acts on the commands of a protocol route (Redis); `direction` is ignored.
+    /// Acts on the commands or statements of a protocol route (Redis, PostgreSQL);
+    /// `direction` is ignored.
     Command,
 }
 
@@ -216,6 +229,9 @@ impl FaultKind {
             FaultKind::FailNth(k) => k,
             FaultKind::Error(k) => k,
             FaultKind::Nil(k) => k,
+            FaultKind::SqlError(k) => k,
+            FaultKind::Shutdown(k) => k,
+            FaultKind::Reject(k) => k,
         }
     }
 
@@ -255,6 +271,9 @@ impl FaultKind {
             FaultKind::FailNth(_) => "FailNth",
             FaultKind::Error(_) => "Error",
             FaultKind::Nil(_) => "Nil",
+            FaultKind::SqlError(_) => "SqlError",
+            FaultKind::Shutdown(_) => "Shutdown",
+            FaultKind::Reject(_) => "Reject",
         }
     }
 
@@ -276,10 +295,25 @@ impl FaultKind {
                     )
             }
             Protocol::Redis => {
-                matches!(
-                    self.scope(),
-                    Scope::Stream | Scope::Connection | Scope::Command
-                ) || matches!(self, FaultKind::Delay(_) | FaultKind::Drop(_))
+                matches!(self.scope(), Scope::Stream | Scope::Connection)
+                    || matches!(
+                        self,
+                        FaultKind::Error(_)
+                            | FaultKind::Nil(_)
+                            | FaultKind::Delay(_)
+                            | FaultKind::Drop(_)
+                    )
+            }
+            Protocol::Postgres => {
+                matches!(self.scope(), Scope::Stream | Scope::Connection)
+                    || matches!(
+                        self,
+                        FaultKind::SqlError(_)
+                            | FaultKind::Shutdown(_)
+                            | FaultKind::Reject(_)
+                            | FaultKind::Delay(_)
+                            | FaultKind::Drop(_)
+                    )
             }
         };
         if fits {
@@ -289,6 +323,9 @@ impl FaultKind {
             Protocol::Tcp => TCP_KINDS.to_string(),
             Protocol::Http => format!("{HTTP_KINDS}, Partition, ConnectDelay or Bandwidth"),
             Protocol::Redis => format!("Error, Nil, Delay, Drop or a TCP kind ({TCP_KINDS})"),
+            Protocol::Postgres => {
+                format!("SqlError, Shutdown, Reject, Delay, Drop or a TCP kind ({TCP_KINDS})")
+            }
         };
         Err(format!(
             "{} does not fit a {protocol:?} route; it takes {kinds}",

@@ -3,6 +3,8 @@
 pub mod accept;
 mod error;
 pub mod http;
+pub mod postgres;
+mod read_buffer;
 pub mod redis;
 mod routes;
 pub mod tcp;

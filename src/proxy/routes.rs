@@ -116,7 +116,7 @@ impl RouteTable {
                         }
                     }
                 }
-                Protocol::Tcp | Protocol::Redis => None,
+                Protocol::Tcp | Protocol::Redis | Protocol::Postgres => None,
             };
             if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
                 let (name, listener) = prebound.swap_remove(i);

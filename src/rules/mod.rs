@@ -15,5 +15,7 @@ mod validate;
 pub use error::{Problem, RulesError};
 pub(crate) use load::ron_options;
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
-pub use model::{Direction, Fault, Match, Protocol, Route, RouteTimeouts, RulesFile, TlsFiles};
+pub use model::{
+    Direction, Fault, Match, Pattern, Protocol, Route, RouteTimeouts, RulesFile, TlsFiles,
+};
 pub use validate::{Finding, MAX_NAME, Policy, Subject, check_name, validate};

@@ -134,6 +134,9 @@ pub enum Protocol {
     /// Redis's RESP2 and RESP3: bytes pass as on a Tcp route, and faults can act on single
     /// commands.
     Redis,
+    /// PostgreSQL's frontend/backend protocol (v3): bytes pass as on a Tcp route, and faults
+    /// can act on single statements and on startup.
+    Postgres,
 }
 
 /// A named perturbation attached to a route.
@@ -155,13 +158,14 @@ pub struct Fault {
     pub direction: Direction,
     /// What the fault does.
     pub kind: FaultKind,
-    /// Which HTTP requests or Redis commands it applies to; all of them when absent.
+    /// Which HTTP requests, Redis commands or SQL statements it applies to; all of them when
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when: Option<Match>,
+    pub when: Option<Box<Match>>,
 }
 
-/// Which HTTP requests or Redis commands a fault applies to. Every condition given must
-/// hold; each condition belongs to one protocol.
+/// Which HTTP requests, Redis commands or SQL statements a fault applies to. Every condition
+/// given must hold; each condition belongs to one protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
@@ -186,6 +190,67 @@ pub struct Match {
     /// does not match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// PostgreSQL: the statement's first keyword (`"INSERT"`, any case; for `WITH ...`, the
+    /// main statement's) or `@write`, `@read`, `@ddl`, `@transaction`; one must match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statement: Vec<String>,
+    /// PostgreSQL: a regular expression that must find a match in the statement's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Pattern>,
+    /// PostgreSQL: the database named in the connection's startup message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// PostgreSQL: the user named in the connection's startup message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A regular expression, kept compiled, written in the rules as its source text.
+#[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl Pattern {
+    /// Compiles `source`, or says why it is not a regular expression.
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        regex::RegexBuilder::new(source)
+            // A rules file must not be able to make the proxy build a huge automaton.
+            .size_limit(1 << 20)
+            .build()
+            .map(Pattern)
+    }
+
+    /// Whether the pattern finds a match anywhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+
+    /// The pattern's source.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Pattern::new(&source).map_err(|e| {
+            serde::de::Error::custom(format!("matches: not a regular expression: {e}"))
+        })
+    }
 }
 
 fn default_enabled() -> bool {

@@ -132,7 +132,7 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
             say("listen", message);
         }
         let upstream = match route.protocol {
-            Protocol::Tcp | Protocol::Redis => check_upstream(&route.upstream),
+            Protocol::Tcp | Protocol::Redis | Protocol::Postgres => check_upstream(&route.upstream),
             Protocol::Http => check_http_upstream(&route.upstream),
         };
         if let Err(message) = upstream {
@@ -287,21 +287,41 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
         || !when.headers.is_empty()
         || !when.query.is_empty();
     let redis = !when.command.is_empty() || when.key.is_some();
+    let postgres = !when.statement.is_empty()
+        || when.matches.is_some()
+        || when.database.is_some()
+        || when.user.is_some();
+    let (fits, others) = match route.protocol {
+        Protocol::Tcp => (false, http || redis || postgres),
+        Protocol::Http => (true, redis || postgres),
+        Protocol::Redis => (true, http || postgres),
+        Protocol::Postgres => (true, http || redis),
+    };
+    if !fits || others {
+        return Err(format!(
+            "route {:?} is {:?}; {}",
+            route.name,
+            route.protocol,
+            match_fields_of(route.protocol)
+        ));
+    }
     match route.protocol {
-        Protocol::Tcp => Err(format!(
-            "when matches HTTP requests or Redis commands; route {:?} is Tcp",
-            route.name
-        )),
-        Protocol::Http if redis => Err(format!(
-            "command and key match Redis commands; route {:?} is Http",
-            route.name
-        )),
-        Protocol::Redis if http => Err(format!(
-            "method, path, headers and query match HTTP requests; route {:?} is Redis (match with command and key)",
-            route.name
-        )),
+        Protocol::Tcp => Ok(()),
         Protocol::Http => check_http_match(when),
         Protocol::Redis => crate::proxy::redis::check_match(when),
+        Protocol::Postgres => crate::proxy::postgres::check_match(when),
+    }
+}
+
+/// Which `when` conditions a route of `protocol` takes, for error messages.
+fn match_fields_of(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => {
+            "when matches HTTP requests, Redis commands or SQL statements, not TCP connections"
+        }
+        Protocol::Http => "match its requests with method, path, headers and query",
+        Protocol::Redis => "match its commands with command and key",
+        Protocol::Postgres => "match its statements with statement, matches, database and user",
     }
 }
 

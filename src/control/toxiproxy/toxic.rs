@@ -70,7 +70,7 @@ fn attrs(pairs: &[(&str, u64)]) -> Map<String, Value> {
         .collect()
 }
 
-/// The toxic type and attributes of a fault kind; none for HTTP and Redis kinds, which have no
+/// The toxic type and attributes of a fault kind; none for HTTP, Redis and PostgreSQL kinds, which have no
 /// toxic.
 pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> {
     Some(match kind {
@@ -115,7 +115,10 @@ pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> 
         | FaultKind::ReplaceBody(_)
         | FaultKind::FailNth(_)
         | FaultKind::Error(_)
-        | FaultKind::Nil(_) => return None,
+        | FaultKind::Nil(_)
+        | FaultKind::SqlError(_)
+        | FaultKind::Shutdown(_)
+        | FaultKind::Reject(_) => return None,
     })
 }
 

@@ -7,7 +7,6 @@
 //! and the server's replies pass through the same streams as on a TCP route, so every TCP
 //! fault acts here too.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::sync::Arc;
@@ -23,25 +22,17 @@ use super::matcher::{self, Facts};
 use super::replies::Replies;
 use super::state::{Act, Step};
 use crate::faults::{FaultKind, Scope, rng};
+use crate::proxy::read_buffer::{READ_BUF, read_into};
 use crate::proxy::tcp::{Cut, Ending, Plan, Stream};
 use crate::rules::{Direction, Fault};
 use crate::store::RuleSet;
 use crate::telemetry::{CommandOutcome, CommandStats, Metrics, RouteStats};
-
-/// Bytes read from the client at once.
-const READ_BUF: usize = 64 * 1024;
 
 /// Commands held (delayed, or behind a delayed one) before the client is read no more.
 const HELD_CAP: usize = 4096;
 
 /// A client's partial command may grow to this; Redis's own limit on one argument is 512 MB.
 const COMMAND_CAP: usize = 512 * 1024 * 1024 + 64 * 1024;
-
-thread_local! {
-    /// The read buffer of every connection this worker runs; a read is always taken apart
-    /// before the task yields.
-    static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUF].into_boxed_slice());
-}
 
 /// A command decided on, waiting for its due time.
 #[derive(Debug)]
@@ -235,13 +226,7 @@ impl Session<'_> {
         rules: &RuleSet,
         replies: &Replies,
     ) -> Result<(), Failed> {
-        let read = READ_BUFFER.with_borrow_mut(|buf| match self.client.try_read(buf) {
-            Ok(n) => {
-                inbound.partial.extend_from_slice(&buf[..n]);
-                Ok(n)
-            }
-            Err(e) => Err(e),
-        });
+        let read = read_into(self.client, &mut inbound.partial);
         let now = Instant::now();
         match read {
             Ok(0) => inbound.ended = true,

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::plan::{Cut, Plan};
 use super::session::{Ending, Session};
 use crate::faults::PartitionMode;
-use crate::proxy::{ProxyContext, redis};
+use crate::proxy::{ProxyContext, postgres, redis};
 use crate::rules::Protocol;
 use crate::store::RuleSet;
 use crate::telemetry::{Failure, RouteStats};
@@ -61,6 +61,21 @@ pub async fn serve(
                     plan,
                     stats: &stats,
                     commands: ctx.metrics.command_route(&route),
+                    metrics: &ctx.metrics,
+                    route: &route,
+                    connection,
+                    seed: ctx.seed,
+                };
+                session.run(&mut rules).await
+            }
+            Protocol::Postgres => {
+                let session = postgres::Session {
+                    client: &client,
+                    upstream: &upstream,
+                    rng: plan.chunk_rng(),
+                    plan,
+                    stats: &stats,
+                    statements: ctx.metrics.command_route(&route),
                     metrics: &ctx.metrics,
                     route: &route,
                     connection,
