@@ -32,7 +32,7 @@ impl Drop for PgServer {
 }
 
 /// Where Debian keeps the server's programs (`/usr/lib/postgresql/<major>/bin`).
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let root = Path::new("/usr/lib/postgresql");
     let mut majors: Vec<PathBuf> = std::fs::read_dir(root)
         .expect("PostgreSQL must be installed (.ci/run installs it: apt-get install postgresql)")
@@ -242,13 +242,17 @@ impl Raw {
         let mut out = BytesMut::new();
         frontend::startup_message([("user", "raw"), ("database", database)], &mut out)?;
         raw.socket.write_all(&out).await?;
-        let seen = raw.until_ready().await?;
-        if let Some(Seen::Error(_, code, message)) =
-            seen.iter().find(|s| matches!(s, Seen::Error(..)))
-        {
-            return Err(std::io::Error::other(format!("{code} {message}")));
+        // Authentication, parameters and the first ReadyForQuery; a refusal is an error and
+        // then the end of the connection.
+        loop {
+            match raw.next().await? {
+                Seen::Ready(_) => return Ok(raw),
+                Seen::Error(_, code, message) => {
+                    return Err(std::io::Error::other(format!("{code} {message}")));
+                }
+                _ => {}
+            }
         }
-        Ok(raw)
     }
 
     /// Sends a simple query and reads its answers up to ReadyForQuery.

@@ -151,6 +151,16 @@ impl<'a> Replies<'a> {
         self.inner.borrow().pending.is_empty()
     }
 
+    /// Whether answers are owed that the server sends without being asked to flush: those
+    /// up to a Sync or a simple query. Answers to extended messages after the last Sync sit
+    /// in the server's buffer until a Sync or Flush.
+    pub fn owes_flushed(&self) -> bool {
+        self.inner.borrow().pending.iter().any(|p| match p {
+            Pending::Server(slot) => !slot.expect.extended(),
+            Pending::Here { .. } => true,
+        })
+    }
+
     /// Whether the route's FATAL answer has been written and the connection is to close.
     pub fn closed_here(&self) -> bool {
         let inner = self.inner.borrow();

@@ -56,6 +56,8 @@ struct Inbound<'a> {
     held: VecDeque<Held>,
     ended: bool,
     conn: Conn<'a>,
+    /// A Flush was sent so that the server's buffered answers come before a FATAL error.
+    flushed: bool,
 }
 
 impl Session<'_> {
@@ -69,6 +71,7 @@ impl Session<'_> {
             held: VecDeque::new(),
             ended: false,
             conn: Conn::new(self.route, self.connection, self.seed),
+            flushed: false,
         };
         let mut snapshot = rules.borrow().clone();
         let mut client_blocked = false;
@@ -292,6 +295,7 @@ impl Session<'_> {
         replies: &Replies<'_>,
         now: Instant,
     ) -> Result<(), Ending> {
+        self.flush_before_fatal(inbound, up, replies, now)?;
         while inbound.held.front().is_some_and(|h| {
             h.due <= now && !self.plan.blackholed() && !waits_for_answers(h, replies)
         }) {
@@ -348,6 +352,40 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// A server ending a connection with a FATAL error flushes what it had buffered first
+    /// (answers to Parse, Bind, ... before a Sync); a Flush asks the server for them, so
+    /// they come before the route's FATAL answer as they would.
+    fn flush_before_fatal(
+        &mut self,
+        inbound: &mut Inbound<'_>,
+        up: &mut Stream,
+        replies: &Replies<'_>,
+        now: Instant,
+    ) -> Result<(), Ending> {
+        let fatal_due = inbound
+            .held
+            .front()
+            .is_some_and(|h| h.due <= now && matches!(h.step, Step::Fatal { .. }));
+        if !fatal_due || inbound.flushed || replies.settled() || replies.owes_flushed() {
+            return Ok(());
+        }
+        inbound.flushed = true;
+        up.accept(
+            FLUSH,
+            self.upstream,
+            &mut self.plan,
+            &mut self.rng,
+            self.stats,
+            now,
+        )
+        .map_err(|e| Ending::Broken(Direction::Upstream, e))
+    }
+}
+
+/// The Flush message.
+const FLUSH: &[u8] = b"H\0\0\0\x04";
+
 fn forward_raw(send: Bytes) -> Step {
     Step::Forward {
         send,
@@ -357,10 +395,15 @@ fn forward_raw(send: Bytes) -> Step {
     }
 }
 
-/// A FATAL answer or a dropped statement ends the connection only once the messages before
-/// it are answered, as a server that went away after running them would have answered them.
+/// A FATAL answer ends the connection only once the messages before it are answered, as a
+/// server's FATAL error comes after what it had sent. A dropped statement waits for the
+/// answers the server sends on its own; those it holds until a Sync are lost with it.
 fn waits_for_answers(held: &Held, replies: &Replies<'_>) -> bool {
-    matches!(held.step, Step::Fatal { .. } | Step::Close) && !replies.settled()
+    match held.step {
+        Step::Fatal { .. } => !replies.settled(),
+        Step::Close => replies.owes_flushed(),
+        _ => false,
+    }
 }
 
 /// Why reading the client ended the connection.
