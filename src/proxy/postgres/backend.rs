@@ -12,6 +12,9 @@ const INVALID_CURSOR: &str = "34000";
 /// server's error about it is known to be the route's own.
 pub const STAND_IN: &str = "switchboard: injected fault";
 
+/// The largest message a server sends: a row or a COPY chunk is at most 1 GiB.
+const MAX_MESSAGE: usize = 1 << 30;
+
 /// A server message: its tag and its bytes, header included.
 #[derive(Debug)]
 pub struct Message {
@@ -25,6 +28,15 @@ pub fn next_message(buf: &mut BytesMut) -> std::io::Result<Option<Message>> {
         return Ok(None);
     };
     let len = header.len() as usize + 1;
+    if len > MAX_MESSAGE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a server message {:?} of {len} bytes",
+                char::from(header.tag())
+            ),
+        ));
+    }
     if buf.len() < len {
         return Ok(None);
     }

@@ -214,6 +214,7 @@ impl<'a> Conn<'a> {
             b'D' => Expect::Describe,
             b'S' => Expect::Sync,
             b'F' => Expect::Query,
+            b'c' | b'f' => Expect::CopyEnd,
             // Flush, Terminate, CopyData/Done/Fail and authentication get no answer of their own.
             _ => return Ok(Decision::forward(message.raw, None)),
         };

@@ -38,6 +38,8 @@ pub enum Expect {
     Execute,
     /// Sync: a ReadyForQuery, after an error of the commit it may run.
     Sync,
+    /// CopyDone or CopyFail: no answer of its own; it marks where copy-in mode ends.
+    CopyEnd,
 }
 
 impl Expect {
@@ -54,6 +56,7 @@ impl Expect {
             Expect::Close => tag == b'3',
             Expect::Describe => matches!(tag, b'T' | b'n'),
             Expect::Execute => matches!(tag, b'C' | b'I' | b's'),
+            Expect::CopyEnd => false,
         }
     }
 }
@@ -100,6 +103,9 @@ struct Inner<'a> {
     /// The route answered with a FATAL error: nothing more passes, the connection closes.
     closing: bool,
     broken: Option<String>,
+    /// The server is in copy-in mode and the client's CopyDone or CopyFail has not been sent
+    /// on yet: the server ignores Syncs until then.
+    copy_in: bool,
     stats: CommandStats,
     metrics: &'a Metrics,
 }
@@ -114,6 +120,7 @@ impl<'a> Replies<'a> {
                 ended: false,
                 closing: false,
                 broken: None,
+                copy_in: false,
                 stats,
                 metrics,
             }),
@@ -209,6 +216,14 @@ impl Inner<'_> {
     /// Passes one server message on, into the slot it answers.
     fn attribute(&mut self, message: Message, now: Instant) {
         let Message { tag, raw } = message;
+        while let Some(Pending::Server(slot)) = self.pending.front()
+            && slot.expect == Expect::CopyEnd
+        {
+            self.pending.pop_front();
+        }
+        if tag == b'G' {
+            self.copy_in_started();
+        }
         // Notices, notifications and parameter changes can come at any time.
         let unasked = matches!(tag, b'N' | b'A' | b'S');
         let Some(Pending::Server(slot)) = self.pending.front_mut().filter(|_| !unasked) else {
@@ -272,6 +287,26 @@ impl Inner<'_> {
             }
             self.pending.pop_front();
         }
+    }
+
+    /// In copy-in mode the server ignores Sync: the Syncs sent on before the client's
+    /// CopyDone or CopyFail get no ReadyForQuery. If that end has not been sent on yet, the
+    /// Syncs still to come before it are ignored too.
+    fn copy_in_started(&mut self) {
+        let mut i = 1;
+        while i < self.pending.len() {
+            match &self.pending[i] {
+                Pending::Server(slot) if slot.expect == Expect::Sync => {
+                    self.pending.remove(i);
+                }
+                Pending::Server(slot) if slot.expect == Expect::CopyEnd => {
+                    self.pending.remove(i);
+                    return;
+                }
+                _ => i += 1,
+            }
+        }
+        self.copy_in = true;
     }
 
     /// Gives the answers made here whose turn has come.
