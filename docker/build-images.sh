@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every image the demo needs, from what the project builds and Debian's packages:
 #   switchboard:local, switchboard-demo-shop:local, switchboard-demo-inventory:local (scratch)
-#   switchboard-demo-redis:bookworm (debootstrap; cached)
+#   switchboard-demo-redis:bookworm, switchboard-demo-postgres:bookworm (debootstrap; cached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
@@ -22,4 +22,5 @@ done
 # A rebuild leaves the previous image of a tag untagged; drop those, keep the tags.
 docker image prune -f --filter label=switchboard.demo=1 >/dev/null
 bash docker/redis-image.sh switchboard-demo-redis:bookworm
+bash docker/postgres-image.sh switchboard-demo-postgres:bookworm
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^switchboard' >&2

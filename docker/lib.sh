@@ -31,7 +31,7 @@ wait_healthy() {
 compose_up() {
   trap compose_cleanup EXIT
   compose up -d >/dev/null 2>&1 || { compose up -d; fail "compose up"; }
-  for service in redis inventory switchboard shop; do wait_healthy "$service"; done
+  for service in redis postgres inventory switchboard shop; do wait_healthy "$service"; done
 }
 
 host_port() { local p; p=$(compose port "$1" "$2"); echo "127.0.0.1:${p##*:}"; }

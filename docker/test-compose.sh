@@ -2,7 +2,8 @@
 # The docker-compose integration test: the demo shop through Switchboard in containers.
 # Builds the images, brings the stack up, checks the shop's normal mode, partitions the
 # orders dependency through the control API and checks the reduced mode (catalog 200, orders
-# 503 with the message), lifts the fault and checks recovery, does the same through a rules
+# 503 with the message), lifts the fault and checks recovery, makes the orders database
+# read-only (history still 200, orders 503), does the same through a rules
 # file edit (hot reload through the mount), and checks a clean stop on SIGTERM. Tears
 # everything down on the way out, also on failure; only the cached image tags stay.
 set -euo pipefail
@@ -87,6 +88,15 @@ echo "fault lifted: recovery"
 set_fault orders-partition false
 eventually POST /orders 201 '"order":"placed"'
 expect GET /catalog 200 kettle
+
+echo "the orders database read-only (SqlError 25006 on writes): history and catalog go on"
+expect GET /orders 200 '"sku":"kettle"'
+set_fault orders-read-only true
+expect POST /orders 503 "ordering is temporarily unavailable"
+expect GET /orders 200 '"sku":"kettle"'
+expect GET /catalog 200 kettle
+set_fault orders-read-only false
+eventually POST /orders 201 '"order":"placed"'
 
 echo "the same partition from a rules-file edit (hot reload through the mount)"
 python3 - "$rules/shop.ron" <<'PY'

@@ -1,13 +1,17 @@
 //! The demo web shop: a catalog module backed by a Redis cache, and an orders module that
-//! calls an inventory service. Both dependencies are reached through Switchboard.
+//! calls an inventory service and stores orders in PostgreSQL. Every dependency is reached
+//! through Switchboard.
 //!
 //! Its reduced-functionality mode is the point of the demo: when the inventory is
-//! unreachable, `POST /orders` answers 503 "ordering is temporarily unavailable" at once,
-//! while `GET /catalog` keeps serving (from the cache, or from its own list when the cache
-//! is down too).
+//! unreachable or the database refuses writes, `POST /orders` answers 503 "ordering is
+//! temporarily unavailable" at once, while `GET /catalog` keeps serving (from the cache, or
+//! from its own list when the cache is down too) and `GET /orders`, the order history, keeps
+//! reading.
 //!
 //! Settings: `SHOP_LISTEN` (default `0.0.0.0:8080`), `CACHE_ADDR` (a Redis `host:port`),
-//! `INVENTORY_URL` (e.g. `http://switchboard:28080`). `shop --health URL` is a health check.
+//! `INVENTORY_URL` (e.g. `http://switchboard:28080`), `ORDERS_DB` (a libpq connection string,
+//! e.g. `host=switchboard port=25432 user=shop dbname=postgres`; without it orders are not
+//! stored). `shop --health URL` is a health check.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -33,10 +37,14 @@ const PRODUCTS: &str =
 /// How long a dependency may take before the shop gives up on it.
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(1);
 
+#[path = "support/orders_db.rs"]
+mod orders_db;
+
 struct Shop {
     cache_addr: String,
     inventory_url: String,
     http: Client<HttpConnector, Empty<Bytes>>,
+    orders_db: Option<orders_db::OrdersDb>,
 }
 
 /// One Redis command over RESP; returns the reply line and, for bulk strings, the payload.
@@ -113,12 +121,40 @@ impl Shop {
                 .is_success()
                 .then(|| String::from_utf8_lossy(&body).into_owned())
         };
-        match tokio::time::timeout(DEPENDENCY_TIMEOUT, call).await {
-            Ok(Some(reservation)) => (
-                StatusCode::CREATED,
-                format!(r#"{{"order":"placed","inventory":{reservation}}}"#),
-            ),
-            _ => unavailable(),
+        let Ok(Some(reservation)) = tokio::time::timeout(DEPENDENCY_TIMEOUT, call).await else {
+            return unavailable();
+        };
+        let id = match &self.orders_db {
+            None => None,
+            Some(db) => match db.place("kettle").await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    eprintln!("orders: storing the order failed: {e}");
+                    return unavailable();
+                }
+            },
+        };
+        let id = id.map_or("null".to_string(), |id| id.to_string());
+        (
+            StatusCode::CREATED,
+            format!(r#"{{"order":"placed","id":{id},"inventory":{reservation}}}"#),
+        )
+    }
+
+    /// The order history, read from the database.
+    async fn history(&self) -> (StatusCode, String) {
+        let Some(db) = &self.orders_db else {
+            return (StatusCode::OK, r#"{"orders":[]}"#.to_string());
+        };
+        match db.recent().await {
+            Ok(orders) => (StatusCode::OK, format!(r#"{{"orders":{orders}}}"#)),
+            Err(e) => {
+                eprintln!("orders: reading the history failed: {e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"error":"order history is temporarily unavailable"}"#.to_string(),
+                )
+            }
         }
     }
 }
@@ -135,6 +171,10 @@ async fn handle(
         }
         (&Method::POST, "/orders") => {
             let (status, body) = shop.order().await;
+            (status, body, None)
+        }
+        (&Method::GET, "/orders") => {
+            let (status, body) = shop.history().await;
             (status, body, None)
         }
         _ => (
@@ -176,7 +216,14 @@ async fn main() -> std::io::Result<()> {
         http: Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(connector),
+        orders_db: match std::env::var("ORDERS_DB") {
+            Ok(conninfo) => Some(orders_db::OrdersDb::new(&conninfo, DEPENDENCY_TIMEOUT)?),
+            Err(_) => None,
+        },
     });
+    if let Some(db) = &shop.orders_db {
+        db.create_table_in_background();
+    }
     let listener = tokio::net::TcpListener::bind(env("SHOP_LISTEN", "0.0.0.0:8080")).await?;
     eprintln!("shop listening on {}", listener.local_addr()?);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -282,3 +282,45 @@ async fn a_fault_switched_on_inside_a_transaction() {
         "the write before the fault was rolled back"
     );
 }
+
+/// TCP faults act on a Postgres route as on a Tcp route: latency slows every round trip of
+/// an open connection, a reset partition cuts it and refuses new ones, and lifting it lets
+/// clients back in.
+#[tokio::test]
+async fn tcp_faults_work_on_a_postgres_route() {
+    let server = PgServer::start("tcp-faults").await;
+    let sb = spawn_switchboard(&pg_route(server.addr, "")).await;
+    let proxy = sb.addr("orders-db").await;
+    let (client, _a) = connect(proxy, "shop").await.expect("connect");
+    sb.set_rules(&pg_route(
+        server.addr,
+        r#"(name: "slow", route: "orders-db", direction: Downstream, kind: Latency(ms: 300))"#,
+    ))
+    .await;
+    let started = Instant::now();
+    client.simple_query("SELECT 1").await.expect("slow query");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "a query under Latency(300) took {took:?}"
+    );
+
+    sb.set_rules(&pg_route(
+        server.addr,
+        r#"(name: "cut", route: "orders-db", kind: Partition(mode: Reset))"#,
+    ))
+    .await;
+    eventually(Duration::from_secs(5), "the open connection is cut", || {
+        let closed = client.is_closed();
+        async move { closed }
+    })
+    .await;
+    assert!(
+        connect(proxy, "shop").await.is_err(),
+        "a new connection during the partition"
+    );
+
+    sb.set_rules(&pg_route(server.addr, "")).await;
+    let (again, _b) = connect(proxy, "shop").await.expect("after the partition");
+    assert_eq!(again.query("SELECT 1", &[]).await.expect("query").len(), 1);
+}

@@ -11,7 +11,10 @@ use super::load::parse;
 use super::timeline;
 use crate::rules::proptests::mutated;
 
-static EXAMPLES: [&str; 1] = [include_str!("../../rules/drills/orders-db-outage.ron")];
+static EXAMPLES: [&str; 2] = [
+    include_str!("../../rules/drills/orders-db-outage.ron"),
+    include_str!("../../rules/drills/db-failover-read-only.ron"),
+];
 
 /// A duration as a drill file writes it, from tiny to absurd.
 fn duration() -> impl Strategy<Value = String> {
