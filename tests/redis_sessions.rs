@@ -5,8 +5,6 @@
 mod rd;
 mod support;
 
-use std::time::Duration;
-
 use rd::*;
 use support::spawn_switchboard;
 use tokio::io::AsyncWriteExt;
