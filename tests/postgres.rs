@@ -5,26 +5,10 @@
 mod pg;
 mod support;
 
-use std::net::SocketAddr;
-
 use bytes::BytesMut;
-use pg::{PgServer, Raw, Seen, connect};
+use pg::{PgServer, READ_ONLY, Raw, Seen, connect, pg_route};
 use postgres_protocol::message::frontend;
 use support::spawn_switchboard;
-
-/// Rules with one `Postgres` route named `orders-db` in front of `upstream`, and `faults`.
-fn pg_route(upstream: SocketAddr, faults: &str) -> String {
-    format!(
-        r#"(
-  routes: [(name: "orders-db", protocol: Postgres, listen: "127.0.0.1:0", upstream: "{upstream}")],
-  faults: [{faults}],
-)"#
-    )
-}
-
-/// The read-only fault as the demo writes it.
-const READ_ONLY: &str = r#"(name: "read-only", route: "orders-db", when: (statement: ["@write"]),
-    kind: SqlError(code: "25006", message: "cannot execute {statement} in a read-only transaction"))"#;
 
 /// What a client sees of one call: rows, or the error's severity, code and message.
 fn outcome<T>(result: Result<Vec<T>, tokio_postgres::Error>) -> String {

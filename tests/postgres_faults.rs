@@ -4,20 +4,10 @@
 mod pg;
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pg::{PgServer, Raw, Seen, connect};
+use pg::{PgServer, Raw, Seen, connect, pg_route};
 use support::{eventually, spawn_switchboard};
-
-fn pg_route(upstream: SocketAddr, faults: &str) -> String {
-    format!(
-        r#"(
-  routes: [(name: "orders-db", protocol: Postgres, listen: "127.0.0.1:0", upstream: "{upstream}")],
-  faults: [{faults}],
-)"#
-    )
-}
 
 fn code(e: &tokio_postgres::Error) -> Option<String> {
     e.as_db_error().map(|db| db.code().code().to_string())

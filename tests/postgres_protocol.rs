@@ -5,26 +5,13 @@
 mod pg;
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, TryStreamExt};
-use pg::{PgServer, Raw, Seen, connect};
+use pg::{PgServer, READ_ONLY, Raw, Seen, connect, pg_route};
 use support::{eventually, spawn_switchboard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn pg_route(upstream: SocketAddr, faults: &str) -> String {
-    format!(
-        r#"(
-  routes: [(name: "orders-db", protocol: Postgres, listen: "127.0.0.1:0", upstream: "{upstream}")],
-  faults: [{faults}],
-)"#
-    )
-}
-
-const READ_ONLY: &str = r#"(name: "read-only", route: "orders-db", when: (statement: ["@write"]),
-    kind: SqlError(code: "25006", message: "cannot execute {statement} in a read-only transaction"))"#;
 
 async fn copy_in(
     client: &tokio_postgres::Client,

@@ -3,6 +3,7 @@
 pub mod accept;
 mod error;
 pub mod http;
+mod message_session;
 pub mod postgres;
 mod read_buffer;
 pub mod redis;

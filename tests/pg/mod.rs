@@ -16,6 +16,20 @@ use tokio::net::TcpStream;
 /// The password of the `app` user, which logs in with SCRAM-SHA-256.
 pub const PASSWORD: &str = "s3cret pass";
 
+/// Rules with one `Postgres` route named `orders-db` in front of `upstream`, and `faults`.
+pub fn pg_route(upstream: SocketAddr, faults: &str) -> String {
+    format!(
+        r#"(
+  routes: [(name: "orders-db", protocol: Postgres, listen: "127.0.0.1:0", upstream: "{upstream}")],
+  faults: [{faults}],
+)"#
+    )
+}
+
+/// The demo's read-only fault: every write fails as on a standby.
+pub const READ_ONLY: &str = r#"(name: "read-only", route: "orders-db", when: (statement: ["@write"]),
+    kind: SqlError(code: "25006", message: "cannot execute {statement} in a read-only transaction"))"#;
+
 /// A running PostgreSQL cluster.
 pub struct PgServer {
     child: Child,

@@ -19,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 
 use super::backend::{self, Message};
+use crate::proxy::message_session::Answers;
 use crate::proxy::tcp::Sink;
 use crate::rules::Fault;
 use crate::telemetry::{CommandOutcome, CommandStats, Metrics, RouteStats};
@@ -148,11 +149,6 @@ impl<'a> Replies<'a> {
         inner.settle();
     }
 
-    /// Why the server's bytes are not the protocol, if they are not.
-    pub fn broken(&self) -> Option<String> {
-        self.inner.borrow().broken.clone()
-    }
-
     /// Whether every answer owed to the client has been given.
     pub fn settled(&self) -> bool {
         self.inner.borrow().pending.is_empty()
@@ -166,38 +162,6 @@ impl<'a> Replies<'a> {
             Pending::Server(slot) => !slot.expect.extended(),
             Pending::Here { .. } => true,
         })
-    }
-
-    /// Whether the route's FATAL answer has been written and the connection is to close.
-    pub fn closed_here(&self) -> bool {
-        let inner = self.inner.borrow();
-        inner.closing && inner.out.is_empty()
-    }
-
-    /// Whether the server's side ended and everything for the client was written.
-    pub fn finished(&self) -> bool {
-        let inner = self.inner.borrow();
-        inner.ended && inner.out.is_empty()
-    }
-
-    /// Writes what the client's socket takes now. `Ok(true)` when bytes are left for it.
-    pub fn write_to(&self, client: &TcpStream, stats: &RouteStats) -> io::Result<bool> {
-        let mut inner = self.inner.borrow_mut();
-        while !inner.out.is_empty() {
-            match client.try_write(&inner.out) {
-                Ok(n) => {
-                    stats.add_bytes(false, n);
-                    let _ = inner.out.split_to(n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
-                Err(e) => return Err(e),
-            }
-        }
-        if inner.ended && !inner.closing {
-            // The peer may already be gone; its half-close is then moot.
-            let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
-        }
-        Ok(false)
     }
 }
 
@@ -322,6 +286,41 @@ impl Inner<'_> {
                 return;
             }
         }
+    }
+}
+
+impl Answers for Replies<'_> {
+    fn write_to(&self, client: &TcpStream, stats: &RouteStats) -> io::Result<bool> {
+        let mut inner = self.inner.borrow_mut();
+        while !inner.out.is_empty() {
+            match client.try_write(&inner.out) {
+                Ok(n) => {
+                    stats.add_bytes(false, n);
+                    let _ = inner.out.split_to(n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+        if inner.ended && !inner.closing {
+            // The peer may already be gone; its half-close is then moot.
+            let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
+        }
+        Ok(false)
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.inner.borrow().broken.clone()
+    }
+
+    fn finished(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.ended && inner.out.is_empty()
+    }
+
+    fn closed_here(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.closing && inner.out.is_empty()
     }
 }
 

@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 
 use super::codec::{self, CodecError, ReplyKind};
 use super::state::State;
+use crate::proxy::message_session::Answers;
 use crate::proxy::tcp::Sink;
+use crate::telemetry::RouteStats;
 use crate::telemetry::{CommandOutcome, CommandStats};
 
 /// Replies held for a client that is not reading, before the server's side is read no more.
@@ -121,29 +123,15 @@ impl Replies {
         inner.settle(Instant::now());
     }
 
-    /// The server sent something that is not RESP.
-    pub fn broken(&self) -> Option<CodecError> {
-        self.inner.borrow().broken.clone()
-    }
-
-    /// Whether everything for the client was written and its side was closed.
     /// Whether every answer owed to the client has been written to it.
     pub fn settled(&self) -> bool {
         let inner = self.inner.borrow();
         inner.slots.is_empty() && inner.out.is_empty()
     }
+}
 
-    pub fn finished(&self) -> bool {
-        let inner = self.inner.borrow();
-        inner.ended && inner.out.is_empty()
-    }
-
-    /// Writes what the client's socket takes now. `Ok(true)` when bytes are left for it.
-    pub fn write_to(
-        &self,
-        client: &TcpStream,
-        stats: &crate::telemetry::RouteStats,
-    ) -> io::Result<bool> {
+impl Answers for Replies {
+    fn write_to(&self, client: &TcpStream, stats: &RouteStats) -> io::Result<bool> {
         let mut inner = self.inner.borrow_mut();
         while !inner.out.is_empty() {
             match client.try_write(&inner.out) {
@@ -160,6 +148,16 @@ impl Replies {
             let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
         }
         Ok(false)
+    }
+
+    /// The server sent something that is not RESP.
+    fn broken(&self) -> Option<String> {
+        self.inner.borrow().broken.as_ref().map(ToString::to_string)
+    }
+
+    fn finished(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.ended && inner.out.is_empty()
     }
 }
 
