@@ -95,10 +95,13 @@ impl RouteTable {
             if !route.enabled || !self.needs_bind(route) {
                 continue;
             }
-            let tls = match route.protocol {
+            // HTTP routes always have TLS settings (for https upstreams); a PostgreSQL route
+            // has them when it terminates TLS.
+            let tls_settings = route.protocol == Protocol::Http || route.tls.is_some();
+            let tls = match tls_settings {
                 // Certificate and key files are read with blocking I/O: off the runtime's
                 // workers, so a slow disk stalls no connection.
-                Protocol::Http => {
+                true => {
                     let owned = route.clone();
                     let read = tokio::task::spawn_blocking(move || super::http::prepare(&owned));
                     match read.await {
@@ -116,7 +119,7 @@ impl RouteTable {
                         }
                     }
                 }
-                Protocol::Tcp | Protocol::Redis | Protocol::Postgres => None,
+                false => None,
             };
             if let Some(i) = prebound.iter().position(|(name, _)| *name == route.name) {
                 let (name, listener) = prebound.swap_remove(i);
@@ -154,8 +157,10 @@ impl RouteTable {
         for (name, listener, tls) in prepared.listeners {
             if let Some(route) = rules.route(&name) {
                 let handle = match tls {
-                    Some(tls) => super::http::start(listener, route, tls, ctx.clone()),
-                    None => tcp::start(listener, route, ctx.clone()),
+                    Some(tls) if route.protocol == Protocol::Http => {
+                        super::http::start(listener, route, tls, ctx.clone())
+                    }
+                    tls => tcp::start(listener, route, tls.and_then(|t| t.acceptor()), ctx.clone()),
                 };
                 self.bound.insert(name, handle);
             }

@@ -232,10 +232,10 @@ fn check_faults(routes: &[&Route], faults: &[&Fault], findings: &mut Vec<Finding
 fn check_tls(route: &Route) -> Result<(), (&'static str, String)> {
     let https = route.protocol == Protocol::Http && route.upstream.starts_with("https://");
     if let Some(files) = &route.tls {
-        if route.protocol != Protocol::Http {
+        if !matches!(route.protocol, Protocol::Http | Protocol::Postgres) {
             return Err((
                 "tls",
-                "TLS termination applies to HTTP routes (protocol: Http)".into(),
+                "TLS termination applies to Http and Postgres routes".into(),
             ));
         }
         crate::tls::server_config(&files.cert, &files.key)

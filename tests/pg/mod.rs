@@ -97,8 +97,10 @@ impl PgServer {
     /// `default_transaction_read_only = on`), each with an `orders` table.
     pub async fn start(name: &str) -> PgServer {
         let bin = bin_dir();
-        let dir =
-            std::env::temp_dir().join(format!("switchboard-pg-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-postgres-server-{name}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("pg dir");
         let data = dir.join("data");

@@ -31,6 +31,13 @@ pub struct HttpTls {
     client: Arc<rustls::ClientConfig>,
 }
 
+impl HttpTls {
+    /// The acceptor for the route's own certificate, when it terminates TLS.
+    pub fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.server.clone().map(tokio_rustls::TlsAcceptor::from)
+    }
+}
+
 /// Loads `route`'s TLS files.
 pub fn prepare(route: &Route) -> Result<HttpTls, ProxyError> {
     let error = |source| ProxyError::Tls {

@@ -16,6 +16,8 @@ mod matcher;
 mod replies;
 mod session;
 mod sql;
+mod tls;
 
 pub use matcher::check_match;
 pub use session::Session;
+pub use tls::negotiate;

@@ -40,6 +40,8 @@ pub struct Session<'a> {
     pub route: &'a str,
     pub connection: u64,
     pub seed: u64,
+    /// Bytes the client sent that were read before the session (by the TLS negotiation).
+    pub initial: Bytes,
 }
 
 impl Session<'_> {
@@ -55,7 +57,7 @@ impl Session<'_> {
             route: self.route,
         };
         let dialect = Postgres {
-            partial: BytesMut::new(),
+            partial: BytesMut::from(&self.initial[..]),
             held: VecDeque::new(),
             ended: false,
             conn: Conn::new(self.route, self.connection, self.seed),

@@ -20,6 +20,7 @@ pub async fn serve(
     client: TcpStream,
     route: Arc<str>,
     protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     connection: u64,
     ctx: ProxyContext,
 ) {
@@ -46,6 +47,20 @@ pub async fn serve(
     }
     let Some(upstream) = dial(&route, &stats, &ctx).await else {
         return;
+    };
+    // A PostgreSQL route with `tls:` takes up the client's SSLRequest before its session.
+    let (client, initial) = match &tls {
+        Some(acceptor) if protocol == Protocol::Postgres => {
+            match postgres::negotiate(client, acceptor).await {
+                Ok(n) => (n.client, n.initial),
+                Err(e) => {
+                    stats.failed(Failure::Broken);
+                    tracing::debug!(error = %e, "TLS negotiation failed");
+                    return;
+                }
+            }
+        }
+        _ => (client, bytes::Bytes::new()),
     };
     // Small writes must not wait for Nagle: latency faults are measured in milliseconds.
     let _ = client.set_nodelay(true);
@@ -80,6 +95,7 @@ pub async fn serve(
                     route: &route,
                     connection,
                     seed: ctx.seed,
+                    initial,
                 };
                 session.run(&mut rules).await
             }

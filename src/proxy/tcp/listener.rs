@@ -99,7 +99,14 @@ pub(crate) fn bound_addr(listener: &TcpListener, route: &Route) -> SocketAddr {
 }
 
 /// Starts accepting on a listener from [`bind`].
-pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHandle {
+/// Starts serving a TCP or protocol route; `tls` terminates TLS for a PostgreSQL route whose
+/// clients ask for it.
+pub fn start(
+    listener: TcpListener,
+    route: &Route,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ctx: ProxyContext,
+) -> RouteHandle {
     let local_addr = bound_addr(&listener, route);
     let stop = ctx.shutdown.child_token();
     let name: Arc<str> = Arc::from(route.name.as_str());
@@ -108,6 +115,7 @@ pub fn start(listener: TcpListener, route: &Route, ctx: ProxyContext) -> RouteHa
         listener,
         name,
         route.protocol,
+        tls,
         ctx,
         stop.clone(),
     ));
@@ -118,6 +126,7 @@ async fn accept_loop(
     listener: TcpListener,
     route: Arc<str>,
     protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     ctx: ProxyContext,
     stop: CancellationToken,
 ) {
@@ -132,7 +141,7 @@ async fn accept_loop(
                     let connection = next_connection;
                     next_connection += 1;
                     let span = tracing::debug_span!("conn", route = %route, %peer, id = connection);
-                    let task = conn::serve(client, Arc::clone(&route), protocol, connection, ctx.clone());
+                    let task = conn::serve(client, Arc::clone(&route), protocol, tls.clone(), connection, ctx.clone());
                     ctx.tracker.spawn(task.instrument(span));
                 }
                 Err(e) => {
