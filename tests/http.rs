@@ -525,6 +525,36 @@ async fn kinds_must_fit_the_route_protocol() {
             "@nosuch",
         ),
         (
+            r#"(routes: [(name: "p", protocol: Postgres, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "p", kind: Nil())])"#,
+            "does not fit a Postgres route; it takes SqlError, Shutdown, Reject, Delay, Drop",
+        ),
+        (
+            r#"(routes: [(name: "r", protocol: Redis, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "r", kind: SqlError(code: "25006", message: "m"))])"#,
+            "does not fit a Redis route; it takes Error, Nil, Delay, Drop",
+        ),
+        (
+            r#"(routes: [(name: "p", protocol: Postgres, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "p", when: (command: ["GET"]), kind: Drop())])"#,
+            "command and key match Redis commands; route \"p\" is Postgres",
+        ),
+        (
+            r#"(routes: [(name: "p", protocol: Postgres, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "p", when: (statement: ["@writes"]), kind: Drop())])"#,
+            "\"@writes\" is not a statement category",
+        ),
+        (
+            r#"(routes: [(name: "p", protocol: Postgres, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "p", when: (matches: "(unclosed"), kind: Drop())])"#,
+            "matches: not a regular expression",
+        ),
+        (
+            r#"(routes: [(name: "p", protocol: Postgres, listen: "127.0.0.1:1", upstream: "h:1")],
+                faults: [(name: "f", route: "p", kind: SqlError(code: "2500", message: "m"))])"#,
+            "\"2500\" is not an SQLSTATE",
+        ),
+        (
             r#"(routes: [(name: "w", protocol: Http, listen: "127.0.0.1:1", upstream: "h:1")])"#,
             "not an http:// or https://host:port URL",
         ),

@@ -291,18 +291,27 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
         || when.matches.is_some()
         || when.database.is_some()
         || when.user.is_some();
-    let (fits, others) = match route.protocol {
-        Protocol::Tcp => (false, http || redis || postgres),
-        Protocol::Http => (true, redis || postgres),
-        Protocol::Redis => (true, http || postgres),
-        Protocol::Postgres => (true, http || redis),
-    };
-    if !fits || others {
+    let given = [
+        (http, Protocol::Http),
+        (redis, Protocol::Redis),
+        (postgres, Protocol::Postgres),
+    ];
+    if route.protocol == Protocol::Tcp {
         return Err(format!(
-            "route {:?} is {:?}; {}",
+            "when matches HTTP requests, Redis commands or SQL statements; route {:?} is Tcp",
+            route.name
+        ));
+    }
+    if let Some((_, other)) = given
+        .iter()
+        .find(|(present, protocol)| *present && *protocol != route.protocol)
+    {
+        return Err(format!(
+            "{}; route {:?} is {:?} ({})",
+            match_fields_of(*other),
             route.name,
             route.protocol,
-            match_fields_of(route.protocol)
+            how_to_match(route.protocol)
         ));
     }
     match route.protocol {
@@ -313,15 +322,23 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
     }
 }
 
-/// Which `when` conditions a route of `protocol` takes, for error messages.
+/// What the `when` conditions of one protocol match, for error messages.
 fn match_fields_of(protocol: Protocol) -> &'static str {
     match protocol {
-        Protocol::Tcp => {
-            "when matches HTTP requests, Redis commands or SQL statements, not TCP connections"
-        }
+        Protocol::Http => "method, path, headers and query match HTTP requests",
+        Protocol::Redis => "command and key match Redis commands",
+        Protocol::Postgres => "statement, matches, database and user match SQL statements",
+        Protocol::Tcp => "when does not match TCP connections",
+    }
+}
+
+/// How a route of `protocol` matches, for error messages.
+fn how_to_match(protocol: Protocol) -> &'static str {
+    match protocol {
         Protocol::Http => "match its requests with method, path, headers and query",
         Protocol::Redis => "match its commands with command and key",
         Protocol::Postgres => "match its statements with statement, matches, database and user",
+        Protocol::Tcp => "a Tcp route takes no when",
     }
 }
 
