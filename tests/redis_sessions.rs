@@ -179,3 +179,40 @@ async fn the_command_table_agrees_with_the_installed_server() {
     }
     assert!(checked > 200, "only {checked} commands checked");
 }
+
+/// A server that answers with something that is not RESP is a protocol error: that
+/// connection closes and is counted.
+#[tokio::test]
+async fn garbage_from_the_server_closes_the_connection() {
+    use tokio::io::AsyncReadExt;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = upstream.accept().await {
+            let mut buf = [0u8; 256];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            let _ = socket.read(&mut buf).await;
+        }
+    });
+    let sb = spawn_switchboard(&redis_route(addr, "")).await;
+    let mut client = tokio::net::TcpStream::connect(sb.addr("cache").await)
+        .await
+        .expect("connect");
+    send(&mut client, &["PING"]).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client.read_to_end(&mut got),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection is closed");
+    assert!(
+        got.is_empty(),
+        "nothing of the garbage reaches the client: {got:?}"
+    );
+    let info = sb.api().get("/v1/routes/cache").await.body;
+    assert_eq!(info["commands"]["protocol_errors"], 1, "{info}");
+}

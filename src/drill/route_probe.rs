@@ -1,7 +1,7 @@
 //! A `Route` probe's reading: Switchboard's own counters of one route, compared with the
 //! previous reading. On HTTP routes requests and failed requests with request latency; on
-//! Redis routes commands, those answered with an error (by the server or a fault) and
-//! command latency; on TCP routes connections that ended, those that failed as their clients
+//! Redis and PostgreSQL routes commands or statements, those answered with an error (by the
+//! server or a fault) and their latency; on TCP routes connections that ended, those that failed as their clients
 //! saw it, and round trips. An interval with nothing through the route is "no traffic", not health.
 
 use super::probe::Answer;

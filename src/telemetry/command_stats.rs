@@ -1,5 +1,6 @@
-//! The counters of a protocol route's commands (Redis): how each was answered and how long
-//! the answer took, server errors and errors Switchboard injected kept apart.
+//! The counters of a protocol route's commands (Redis) or statements (PostgreSQL): how each
+//! was answered and how long the answer took, server errors and errors Switchboard injected
+//! kept apart.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -176,7 +176,7 @@ impl Metrics {
         let protocol_errors = Family::default();
         registry.register(
             "commands",
-            "Commands answered through a protocol route (Redis), per route and result: ok, error (from the server), injected_error, injected_nil, dropped",
+            "Commands (Redis) or statements (PostgreSQL) answered through a protocol route, per route and result: ok, error (from the server), injected_error, injected_nil, dropped",
             commands.clone(),
         );
         registry.register(
