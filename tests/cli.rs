@@ -91,6 +91,24 @@ fn run_refuses_broken_rules_and_names_the_place() {
     assert!(err.contains("broken.ron:4:6:"), "{err}");
 }
 
+/// A rules directory that is not there is named once, with the system's reason once.
+#[test]
+fn run_names_a_missing_rules_directory_once() {
+    let missing = scratch("run-missing").join("not-there");
+    let out = Command::new(BIN)
+        .args(["run", "--control", "127.0.0.1:0", "--rules"])
+        .arg(&missing)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{}: No such file", missing.display())),
+        "{err}"
+    );
+}
+
 #[test]
 fn run_refuses_a_public_control_endpoint_without_a_token() {
     let dir = scratch("run-public");

@@ -78,7 +78,7 @@ async fn read_dir(
         Ok(result) => result,
         Err(join) => Err(RulesError::Io {
             path: PathBuf::new(),
-            source: std::io::Error::other(join.to_string()),
+            reason: std::io::Error::other(join.to_string()),
         }),
     }
 }

@@ -15,7 +15,7 @@ const MAX_CHANGES: f64 = 10_000.0;
 pub fn load_file(path: &Path) -> Result<Scenario, RulesError> {
     let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
         path: path.to_path_buf(),
-        source,
+        reason: source,
     })?;
     parse(path, &text)
 }

@@ -33,12 +33,13 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {reason}", path.display())]
     Io {
         /// What was being read.
         path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason; part of this error's message, so not also its
+        /// source (an error chain would print it twice).
+        reason: std::io::Error,
     },
     /// The rules were read but are not valid; every problem found is listed.
     #[error("{}", display_problems(problems))]

@@ -54,7 +54,7 @@ pub fn load_paths(paths: &[PathBuf], options: LoadOptions) -> Result<FileRules, 
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| RulesError::Io {
             path: path.clone(),
-            source,
+            reason: source,
         })?;
         if meta.is_dir() {
             sources.extend(read_dir_sources(path)?);
@@ -83,7 +83,7 @@ pub fn load_texts(
 fn read_source(path: &Path) -> Result<Source, RulesError> {
     let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
         path: path.to_path_buf(),
-        source,
+        reason: source,
     })?;
     Ok(Source {
         path: path.to_path_buf(),
@@ -94,7 +94,7 @@ fn read_source(path: &Path) -> Result<Source, RulesError> {
 fn read_dir_sources(dir: &Path) -> Result<Vec<Source>, RulesError> {
     let io = |source| RulesError::Io {
         path: dir.to_path_buf(),
-        source,
+        reason: source,
     };
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
