@@ -10,21 +10,41 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// A fault kind in the rules-file notation: `Latency(ms: 100, jitter_ms: 0)`.
+/// A fault kind in the rules-file notation, so that it can be pasted into a rules file:
+/// `Latency(ms: 100, jitter_ms: 0)`, `Abort(status: 503, body: "", headers: {})`.
 pub fn kind(v: &Value) -> String {
-    let Some((name, params)) = v.as_object().and_then(|o| o.iter().next()) else {
+    let Ok(kind) = serde_json::from_value::<crate::faults::FaultKind>(v.clone()) else {
         return text(v);
     };
-    let params = params
-        .as_object()
-        .map(|p| {
-            p.iter()
-                .map(|(k, v)| format!("{k}: {}", text(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    format!("{name}({params})")
+    let options = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+    match options.to_string(&kind) {
+        Ok(compact) => spaced(&compact),
+        Err(_) => text(v),
+    }
+}
+
+/// Compact RON with a space after every `:` and `,` outside strings, as people write it.
+fn spaced(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() + 16);
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in compact.chars() {
+        out.push(c);
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == ':' || c == ',' {
+            out.push(' ');
+        }
+    }
+    out
 }
 
 /// Left-aligned columns, two spaces apart.
@@ -194,4 +214,37 @@ pub fn event(e: &Value) -> String {
         text(&e["type"]),
         details.join(" ")
     )
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_print_as_a_rules_file_writes_them() {
+        let cases = [
+            (
+                serde_json::json!({"Abort": {"status": 503, "body": "a, b: \"c\"", "headers": {}}}),
+                r#"Abort(status: 503, body: "a, b: \"c\"", headers: {})"#,
+            ),
+            (
+                serde_json::json!({"Partition": {"mode": "Reset"}}),
+                "Partition(mode: Reset)",
+            ),
+            (
+                serde_json::json!({"Latency": {"ms": 100, "jitter_ms": 0}}),
+                "Latency(ms: 100, jitter_ms: 0)",
+            ),
+        ];
+        for (json, want) in cases {
+            let printed = kind(&json);
+            assert_eq!(printed, want);
+            // What is printed loads as a rules file's kind.
+            let options = ron::Options::default()
+                .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+            let back: crate::faults::FaultKind = options.from_str(&printed).expect(&printed);
+            assert_eq!(serde_json::to_value(&back).expect("json"), json);
+        }
+    }
 }
