@@ -726,3 +726,28 @@ async fn bandwidth_paces_an_upload_from_its_first_read() {
     assert!(took >= Duration::from_millis(1800), "{took:?}");
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
+
+/// An HTTP route counts the bytes of its clients' connections each way: exactly what the
+/// clients sent, and exactly what they received.
+#[tokio::test]
+async fn http_routes_count_bytes_each_way() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (sb, _upstream, addr) = proxied("").await;
+    let (mut sent, mut received) = (0u64, 0u64);
+    for i in 0..10 {
+        let request = format!(
+            "GET /path/{i} HTTP/1.1\r\nHost: {addr}\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "p".repeat(i * 100)
+        );
+        let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        socket.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.expect("read");
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        sent += request.len() as u64;
+        received += answer.len() as u64;
+    }
+    let info = sb.api().get("/v1/routes/web").await.body;
+    assert_eq!(info["stats"]["bytes_upstream"], sent, "{info}");
+    assert_eq!(info["stats"]["bytes_downstream"], received, "{info}");
+}

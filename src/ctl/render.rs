@@ -216,7 +216,6 @@ pub fn event(e: &Value) -> String {
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,7 +161,9 @@ async fn serve_http<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(WatchedIo::new(stream, Arc::clone(&activity)));
+    let counted = WatchedIo::new(stream, Arc::clone(&activity))
+        .counting(route.ctx.metrics.route(&route.name));
+    let io = TokioIo::new(counted);
     let stop = route.ctx.shutdown.clone();
     let abort = route.ctx.abort.clone();
     let service_route = Arc::clone(&route);

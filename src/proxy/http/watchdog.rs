@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::telemetry::RouteStats;
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -203,12 +204,25 @@ where
 pub struct WatchedIo<T> {
     io: T,
     activity: Arc<Activity>,
+    /// A route's counters of bytes each way, when the connection is a route's client.
+    bytes: Option<RouteStats>,
 }
 
 impl<T> WatchedIo<T> {
     /// Wraps `io`.
     pub fn new(io: T, activity: Arc<Activity>) -> Self {
-        WatchedIo { io, activity }
+        WatchedIo {
+            io,
+            activity,
+            bytes: None,
+        }
+    }
+
+    /// Counts what the client sends as bytes upstream and what it is sent as bytes
+    /// downstream, in `stats`.
+    pub fn counting(mut self, stats: RouteStats) -> Self {
+        self.bytes = Some(stats);
+        self
     }
 }
 
@@ -222,8 +236,20 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.read(&buf.filled()[before..]);
+            if let Some(stats) = &self.bytes {
+                stats.add_bytes(true, buf.filled().len() - before);
+            }
         }
         polled
+    }
+}
+
+impl<T> WatchedIo<T> {
+    fn wrote(&self, n: usize) {
+        self.activity.wrote();
+        if let Some(stats) = &self.bytes {
+            stats.add_bytes(false, n);
+        }
     }
 }
 
@@ -234,8 +260,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
+            self.wrote(n);
         }
         polled
     }
@@ -246,8 +274,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
+            self.wrote(n);
         }
         polled
     }
