@@ -743,7 +743,11 @@ async fn http_routes_count_bytes_each_way() {
         socket.write_all(request.as_bytes()).await.expect("write");
         let mut answer = Vec::new();
         socket.read_to_end(&mut answer).await.expect("read");
-        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
         sent += request.len() as u64;
         received += answer.len() as u64;
     }
