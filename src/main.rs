@@ -79,7 +79,7 @@ impl Endpoint {
 /// What `switchboard drill` takes.
 #[derive(Debug, clap::Args)]
 struct DrillCli {
-    /// The drill file (RON), e.g. rules/drills/orders-db-outage.ron.
+    /// The drill file (RON), e.g. rules/shop/drills/orders-db-outage.ron.
     file: PathBuf,
     /// The Switchboard whose faults the drill drives.
     #[command(flatten)]
@@ -94,6 +94,9 @@ struct DrillCli {
     /// server rolls the drill back when the lease runs out.
     #[arg(long)]
     on_server: bool,
+    /// Print the expanded timeline and inject nothing; no Switchboard is contacted.
+    #[arg(long)]
+    dry_run: bool,
     /// The lease of a drill run --on-server.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     lease: Duration,
@@ -212,20 +215,86 @@ fn token(given: Option<String>, file: Option<&Path>) -> anyhow::Result<Option<St
 }
 
 fn check(paths: &[PathBuf]) -> ExitCode {
-    match rules::load_paths(paths, LoadOptions::default()) {
-        Ok(files) => {
-            println!(
+    let (rule_paths, drills) = split_checked_paths(paths);
+    let mut failed = false;
+    if !rule_paths.is_empty() {
+        match rules::load_paths(&rule_paths, LoadOptions::default()) {
+            Ok(files) => println!(
                 "ok: {} route(s), {} fault(s)",
                 files.routes.len(),
                 files.faults.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
         }
     }
+    for path in &drills {
+        match check_drill(path) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The rule files and directories among `paths`, and the drill files: those given, and those
+/// in the `drills/` directory of every rules directory given.
+fn split_checked_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut rule_paths = Vec::new();
+    let mut drills = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            rule_paths.push(path.clone());
+            if let Ok(entries) = std::fs::read_dir(path.join("drills")) {
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "ron") && p.is_file())
+                    .collect();
+                found.sort();
+                drills.extend(found);
+            }
+            continue;
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) if drill::check::is_drill(path, &text) => drills.push(path.clone()),
+            // Read errors are reported by the rules loader, with the path.
+            _ => rule_paths.push(path.clone()),
+        }
+    }
+    (rule_paths, drills)
+}
+
+/// Checks one drill file against the rules next to it; the line to print when it is valid.
+fn check_drill(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rules_dir = drill::check::rules_dir_of(path);
+    let faults = rules::load_dir(&rules_dir, LoadOptions::default())
+        .map(|files| files.faults)
+        .map_err(|e| {
+            format!(
+                "{}: the rules next to it ({}) do not load: {e}",
+                path.display(),
+                rules_dir.display()
+            )
+        })?;
+    let scenario = drill::check::check_against(path, &text, &faults).map_err(|e| e.to_string())?;
+    let plan = drill::timeline::plan(&scenario.steps);
+    Ok(format!(
+        "ok: drill {}: {} probe(s), {} change(s) over {:.2} s",
+        scenario.name,
+        scenario.probes.len(),
+        plan.changes.len(),
+        plan.length.as_secs_f64()
+    ))
 }
 
 fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
@@ -357,6 +426,11 @@ fn run_ctl(endpoint: Endpoint, json: bool, command: CtlCommand) -> anyhow::Resul
 }
 
 fn run_drill(args: DrillCli) -> anyhow::Result<u8> {
+    if args.dry_run {
+        let scenario = drill::load::load_file(&args.file)?;
+        print!("{}", drill::check::dry_run(&scenario));
+        return Ok(0);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         let client = args.endpoint.client()?;

@@ -72,9 +72,91 @@ fn the_example_rules_are_valid() {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let (ok, text) = check(&[&rules]);
     assert!(ok, "{text}");
-    // The docker demo's rules are loaded on their own, in the switchboard container.
+    // The docker demo's rules are loaded on their own, in the switchboard container; its
+    // drills beside them are checked with them.
     let (ok, text) = check(&[&rules.join("shop")]);
     assert!(ok, "{text}");
+    assert!(
+        text.contains("ok: drill orders-db-outage: 2 probe(s), 9 change(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok: drill db-failover-read-only: 3 probe(s), 2 change(s)"),
+        "{text}"
+    );
+}
+
+/// A drill whose step names a fault the rules beside it do not have is refused with the
+/// place; one that adds the fault first passes.
+#[test]
+fn check_validates_drill_files_against_the_rules_beside_them() {
+    let dir = scratch("drill-check");
+    std::fs::write(dir.join("rules.ron"), GOOD).expect("write rules");
+    std::fs::create_dir_all(dir.join("drills")).expect("drills dir");
+    let drill = |steps: &str| {
+        format!(
+            r#"(
+  name: "d",
+  baseline: "1s",
+  observe: "1s",
+  probes: [(name: "p", check: Tcp(addr: "127.0.0.1:1"), interval: "100ms", timeout: "1s",
+            steady: (min_success: 1.0, window: "1s"))],
+  steps: [{steps}],
+)"#
+        )
+    };
+    let file = dir.join("drills").join("d.ron");
+    std::fs::write(
+        &file,
+        drill(r#"(at: "0s", action: Enable("no-such-fault"))"#),
+    )
+    .expect("write drill");
+    let (ok, text) = check(&[&file]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("d.ron:7:37: the drill changes fault \"no-such-fault\""),
+        "{text}"
+    );
+    let (ok, text) = check(&[&dir]);
+    assert!(!ok, "the directory's drills are checked with it: {text}");
+
+    std::fs::write(
+        &file,
+        drill(
+            r#"(at: "0s", action: Add(name: "no-such-fault", route: "db", kind: Latency(ms: 5))),
+           (at: "1s", action: Disable("no-such-fault"))"#,
+        ),
+    )
+    .expect("write drill");
+    let (ok, text) = check(&[&dir]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ok: drill d: 1 probe(s), 2 change(s) over 1.00 s"),
+        "{text}"
+    );
+}
+
+/// `drill --dry-run` prints the expanded timeline and contacts no Switchboard.
+#[test]
+fn drill_dry_run_prints_the_timeline_and_injects_nothing() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/shop/drills/orders-db-outage.ron");
+    let out = Command::new(BIN)
+        .args(["drill", "--dry-run", "--url", "http://127.0.0.1:1"])
+        .arg(&file)
+        .output()
+        .expect("drill --dry-run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("0.00 s  enable orders-partition"), "{text}");
+    assert!(text.contains("10.00 s  set catalog-slow.ms = 60"), "{text}");
+    assert!(
+        text.contains("every fault is lifted; recovery is observed for 30.00 s"),
+        "{text}"
+    );
 }
 
 #[test]

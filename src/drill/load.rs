@@ -262,7 +262,7 @@ fn durations(scenario: &Scenario) -> Vec<(String, Duration)> {
 }
 
 /// The 1-based line and column of the first occurrence of `needle`, or 1:1.
-fn position_of(text: &str, needle: &str) -> (usize, usize) {
+pub(super) fn position_of(text: &str, needle: &str) -> (usize, usize) {
     let Some(offset) = text.find(needle) else {
         return (1, 1);
     };

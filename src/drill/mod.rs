@@ -2,7 +2,8 @@
 //! probes, automatic rollback, and a report of how long the system took to degrade and to
 //! recover.
 //!
-//! - [`scenario`]: the drill file format; [`load`] reads it with `file:line:col` errors.
+//! - [`scenario`]: the drill file format; [`load`] reads it with `file:line:col` errors;
+//!   [`check`] checks it against the rules next to it, and prints a dry run.
 //! - [`timeline`]: steps expanded into timed changes (ramps, flaps).
 //! - [`probe`]: sampling HTTP and TCP probes.
 //! - [`control`]: where changes go (a remote control endpoint, or this process).
@@ -13,6 +14,7 @@
 //! - [`registry`]: drills the server runs (`POST /v1/drills`), each held by a lease.
 
 pub mod chart;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod control;

@@ -12,8 +12,8 @@ use super::timeline;
 use crate::rules::proptests::mutated;
 
 static EXAMPLES: [&str; 2] = [
-    include_str!("../../rules/drills/orders-db-outage.ron"),
-    include_str!("../../rules/drills/db-failover-read-only.ron"),
+    include_str!("../../rules/shop/drills/orders-db-outage.ron"),
+    include_str!("../../rules/shop/drills/db-failover-read-only.ron"),
 ];
 
 /// A duration as a drill file writes it, from tiny to absurd.

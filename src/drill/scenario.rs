@@ -1,5 +1,5 @@
 //! The drill file format: what to probe, what to inject and when, and when to give up.
-//! Field names here are the public file format (RON under `rules/drills/`, or the same
+//! Field names here are the public file format (RON under `rules/shop/drills/`, or the same
 //! shape as JSON in `POST /v1/drills`). Durations are written as `"10s"`, `"250ms"`, `"1m"`.
 
 use std::time::Duration;
