@@ -22,6 +22,10 @@ struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// JSON output: the server's JSON for `ctl` instead of tables, the report's JSON for
+    /// `drill` (no progress bar). Goes before or after the subcommand.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,9 +44,6 @@ enum Command {
     Ctl {
         #[command(flatten)]
         endpoint: Endpoint,
-        /// Print the server's JSON instead of tables.
-        #[arg(long)]
-        json: bool,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -87,9 +88,6 @@ struct DrillCli {
     /// Where report.json, report.md and report.svg go (default: drill-reports/<file name>).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Print the report's JSON on stdout; no progress bar.
-    #[arg(long)]
-    json: bool,
     /// Let the server run the drill; this process renews its lease, and if it dies the
     /// server rolls the drill back when the lease runs out.
     #[arg(long)]
@@ -177,13 +175,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths } => return check(&paths),
         Command::Run(args) => token(None, args.token_file.as_deref()).and_then(|t| run(args, t)),
-        Command::Ctl {
-            endpoint,
-            json,
-            command,
-        } => run_ctl(endpoint, json, command),
+        Command::Ctl { endpoint, command } => run_ctl(endpoint, cli.json, command),
         Command::Drill(args) => {
-            return match run_drill(args) {
+            return match run_drill(args, cli.json) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("switchboard: {e:#}");
@@ -425,7 +419,7 @@ fn run_ctl(endpoint: Endpoint, json: bool, command: CtlCommand) -> anyhow::Resul
     })
 }
 
-fn run_drill(args: DrillCli) -> anyhow::Result<u8> {
+fn run_drill(args: DrillCli, json: bool) -> anyhow::Result<u8> {
     if args.dry_run {
         let scenario = drill::load::load_file(&args.file)?;
         print!("{}", drill::check::dry_run(&scenario));
@@ -440,7 +434,7 @@ fn run_drill(args: DrillCli) -> anyhow::Result<u8> {
         let drill_args = drill::cli::DrillArgs {
             file: args.file,
             report_dir,
-            json: args.json,
+            json,
             on_server: args.on_server.then_some(args.lease),
             compare: args.compare.map(|path| (path, args.budget)),
         };

@@ -29,6 +29,12 @@ async fn ctl(sb: &Harness, args: &[&str]) -> Output {
     .expect("ctl task")
 }
 
+async fn blocking_run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().expect("run"))
+        .await
+        .expect("task")
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -54,6 +60,17 @@ async fn list_status_enable_disable_add_remove_reset() {
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(status["faults"], 2);
+    // --json is global: before the subcommand and after it too.
+    let url = format!("http://{}", sb.control.local_addr());
+    for args in [
+        vec!["--json", "ctl", "--url", url.as_str(), "status"],
+        vec!["ctl", "--url", url.as_str(), "status", "--json"],
+    ] {
+        let out = blocking_run(args.iter().map(|a| a.to_string()).collect()).await;
+        let status: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&out)));
+        assert_eq!(status["faults"], 2, "{args:?}");
+    }
 
     let enable = ctl(&sb, &["enable", "file-slow", "--ttl", "1h"]).await;
     assert!(enable.status.success(), "{}", stderr(&enable));
