@@ -211,18 +211,7 @@ async fn garbage_closes_only_its_connection() {
 /// A server that answers with something else is a protocol error too.
 #[tokio::test]
 async fn garbage_from_the_server_closes_the_connection() {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = upstream.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = upstream.accept().await {
-            let mut buf = [0u8; 256];
-            let _ = socket.read(&mut buf).await;
-            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            let _ = socket.read(&mut buf).await;
-        }
-    });
+    let addr = support::garbage_upstream().await;
     let sb = spawn_switchboard(&pg_route(addr, "")).await;
     let err = Raw::connect(sb.addr("orders-db").await, "shop")
         .await

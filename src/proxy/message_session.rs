@@ -12,6 +12,7 @@ use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::BytesMut;
 use rand::rngs::StdRng;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -60,6 +61,32 @@ pub trait Answers: Sink {
     fn closed_here(&self) -> bool {
         false
     }
+}
+
+/// Writes what the client's socket takes of `out` now, counting it as bytes downstream;
+/// once `out` is empty and `half_close` is asked, passes the end of the stream on.
+/// `Ok(true)` when bytes are left for the client.
+pub fn write_out(
+    out: &mut BytesMut,
+    client: &TcpStream,
+    stats: &RouteStats,
+    half_close: bool,
+) -> io::Result<bool> {
+    while !out.is_empty() {
+        match client.try_write(out) {
+            Ok(n) => {
+                stats.add_bytes(false, n);
+                let _ = out.split_to(n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+    if half_close {
+        // The peer may already be gone; its half-close is then moot.
+        let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
+    }
+    Ok(false)
 }
 
 /// Why reading the client ended the connection.

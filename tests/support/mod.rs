@@ -128,6 +128,25 @@ pub fn route_with(name: &str, upstream: SocketAddr, faults: &str) -> String {
     )
 }
 
+/// An upstream that answers whatever it is sent with an HTTP error: bytes that are not the
+/// protocol a database route expects.
+pub async fn garbage_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = upstream.accept().await {
+            let mut buf = [0u8; 256];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            let _ = socket.read(&mut buf).await;
+        }
+    });
+    addr
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("switchboard-{name}-{}", std::process::id()));

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 
 use super::backend::{self, Message};
-use crate::proxy::message_session::Answers;
+use crate::proxy::message_session::{Answers, write_out};
 use crate::proxy::tcp::Sink;
 use crate::rules::Fault;
 use crate::telemetry::{CommandOutcome, CommandStats, Metrics, RouteStats};
@@ -292,21 +292,8 @@ impl Inner<'_> {
 impl Answers for Replies<'_> {
     fn write_to(&self, client: &TcpStream, stats: &RouteStats) -> io::Result<bool> {
         let mut inner = self.inner.borrow_mut();
-        while !inner.out.is_empty() {
-            match client.try_write(&inner.out) {
-                Ok(n) => {
-                    stats.add_bytes(false, n);
-                    let _ = inner.out.split_to(n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
-                Err(e) => return Err(e),
-            }
-        }
-        if inner.ended && !inner.closing {
-            // The peer may already be gone; its half-close is then moot.
-            let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
-        }
-        Ok(false)
+        let half_close = inner.ended && !inner.closing;
+        write_out(&mut inner.out, client, stats, half_close)
     }
 
     fn broken(&self) -> Option<String> {

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use super::codec::{self, CodecError, ReplyKind};
 use super::state::State;
-use crate::proxy::message_session::Answers;
+use crate::proxy::message_session::{Answers, write_out};
 use crate::proxy::tcp::Sink;
 use crate::telemetry::RouteStats;
 use crate::telemetry::{CommandOutcome, CommandStats};
@@ -133,24 +133,10 @@ impl Replies {
 impl Answers for Replies {
     fn write_to(&self, client: &TcpStream, stats: &RouteStats) -> io::Result<bool> {
         let mut inner = self.inner.borrow_mut();
-        while !inner.out.is_empty() {
-            match client.try_write(&inner.out) {
-                Ok(n) => {
-                    stats.add_bytes(false, n);
-                    let _ = inner.out.split_to(n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
-                Err(e) => return Err(e),
-            }
-        }
-        if inner.ended {
-            // The peer may already be gone; its half-close is then moot.
-            let _ = socket2::SockRef::from(client).shutdown(std::net::Shutdown::Write);
-        }
-        Ok(false)
+        let half_close = inner.ended;
+        write_out(&mut inner.out, client, stats, half_close)
     }
 
-    /// The server sent something that is not RESP.
     fn broken(&self) -> Option<String> {
         self.inner.borrow().broken.as_ref().map(ToString::to_string)
     }
