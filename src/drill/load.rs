@@ -107,6 +107,21 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
             at(&fault, message);
         }
     }
+    let plan = super::timeline::plan(&scenario.steps);
+    let touched: HashSet<&str> = plan.changes.iter().map(|c| c.change.fault()).collect();
+    for probe in &scenario.probes {
+        for fault in &probe.affected_by {
+            if !touched.contains(fault.as_str()) {
+                at(
+                    fault,
+                    format!(
+                        "probe {:?} is affected_by fault {fault:?}, which no step changes",
+                        probe.name
+                    ),
+                );
+            }
+        }
+    }
     problems
 }
 

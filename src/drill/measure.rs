@@ -279,6 +279,7 @@ mod tests {
                 min_share: 0.9,
             }),
             recover_within: None,
+            affected_by: Vec::new(),
         }
     }
 

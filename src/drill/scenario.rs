@@ -68,6 +68,10 @@ pub struct Probe {
         skip_serializing_if = "Option::is_none"
     )]
     pub recover_within: Option<Duration>,
+    /// The faults this probe is meant to feel. The report's chart shades their windows on
+    /// the probe's panel; every fault's windows show in the lanes above it either way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affected_by: Vec<String>,
 }
 
 fn default_interval() -> Duration {
