@@ -69,8 +69,10 @@ pub async fn run(client: Client, args: DrillArgs) -> Result<u8, DrillError> {
         }
         Some(lease) => on_server(&client, &scenario, lease, stop_rx, progress_tx).await?,
     };
+    // The runner has dropped its end of the progress channel, so the bar clears itself and
+    // ends; it must be gone before the report is printed, or a late redraw lands on it.
     if let Some(bar) = bar {
-        bar.abort();
+        let _ = bar.await;
     }
     let written = report.write(&args.report_dir)?;
     if args.json {
@@ -186,14 +188,16 @@ fn initial_progress() -> Progress {
     }
 }
 
-/// Draws the progress on stderr (indicatif draws nothing when stderr is not a terminal).
+/// Draws the progress on stderr (indicatif draws nothing when stderr is not a terminal), on
+/// one line: the message is cut to the terminal's width, as a wrapped line would be only
+/// partly cleared.
 fn progress_bar(
     name: &str,
     mut progress: watch::Receiver<Progress>,
 ) -> tokio::task::JoinHandle<()> {
     let bar = ProgressBar::new(1);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} {bar:30.cyan/blue} {msg}")
+        ProgressStyle::with_template("{prefix} {bar:30.cyan/blue} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_prefix(name.to_string());
