@@ -20,11 +20,8 @@ const BROKEN: &str = r#"(
   ],
 )"#;
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+fn scratch(name: &str) -> support::Scratch {
+    support::scratch_dir(&format!("cli-{name}"))
 }
 
 fn check(paths: &[&Path]) -> (bool, String) {
@@ -136,6 +133,36 @@ fn check_validates_drill_files_against_the_rules_beside_them() {
     );
 }
 
+/// A probe that says it is affected by a fault no step changes is refused with the place.
+#[test]
+fn check_refuses_a_probe_affected_by_a_fault_no_step_changes() {
+    let dir = scratch("drill-affected-by");
+    std::fs::write(dir.join("rules.ron"), GOOD).expect("write rules");
+    std::fs::create_dir_all(dir.join("drills")).expect("drills dir");
+    let file = dir.join("drills").join("d.ron");
+    let drill = |affected: &str| {
+        format!(
+            r#"(
+  name: "d",
+  probes: [(name: "p", check: Tcp(addr: "127.0.0.1:1"), affected_by: ["{affected}"])],
+  steps: [(at: "0s", action: Enable("db-slow"))],
+)"#
+        )
+    };
+    std::fs::write(&file, drill("db-partition")).expect("write drill");
+    let (ok, text) = check(&[&file]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "d.ron:3:71: probe \"p\" is affected_by fault \"db-partition\", which no step changes"
+        ),
+        "{text}"
+    );
+    std::fs::write(&file, drill("db-slow")).expect("write drill");
+    let (ok, text) = check(&[&file]);
+    assert!(ok, "{text}");
+}
+
 /// `drill --dry-run` prints the expanded timeline and contacts no Switchboard.
 #[test]
 fn drill_dry_run_prints_the_timeline_and_injects_nothing() {
@@ -176,7 +203,8 @@ fn run_refuses_broken_rules_and_names_the_place() {
 /// A rules directory that is not there is named once, with the system's reason once.
 #[test]
 fn run_names_a_missing_rules_directory_once() {
-    let missing = scratch("run-missing").join("not-there");
+    let dir = scratch("run-missing");
+    let missing = dir.join("not-there");
     let out = Command::new(BIN)
         .args(["run", "--control", "127.0.0.1:0", "--rules"])
         .arg(&missing)

@@ -429,7 +429,8 @@ async fn a_ttl_switches_the_fault_off_and_says_so() {
 
 #[tokio::test]
 async fn events_stream_over_sse_and_into_the_event_log() {
-    let log = support::scratch_dir("event-log").join("events.jsonl");
+    let dir = support::scratch_dir("event-log");
+    let log = dir.join("events.jsonl");
     let sb = with_events(EventBus::with_log(&log).await.expect("event log")).await;
 
     // A raw HTTP/1.1 client: the stream must be readable as it arrives.

@@ -477,7 +477,6 @@ async fn the_rules_watch_comes_back_with_its_directory() {
         || async { sb.api().get("/v1/faults/later").await.status == 200 },
     )
     .await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A listener whose backlog is full: further connection attempts get no answer at all, as

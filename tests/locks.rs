@@ -98,5 +98,4 @@ async fn reading_routes_does_not_wait_for_a_change_reading_its_certificate() {
         .expect("task");
     assert!(result.is_ok(), "{result:?}");
     assert!(sb.app.route_addr("secure").await.is_some());
-    let _ = std::fs::remove_dir_all(&dir);
 }

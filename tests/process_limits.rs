@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::process::{BIN, Running, start_command, start_run, wait_for_line};
 
-fn scratch(name: &str) -> std::path::PathBuf {
+fn scratch(name: &str) -> support::Scratch {
     let dir = support::scratch_dir(name);
     std::fs::write(dir.join("empty.ron"), "()").expect("write");
     dir

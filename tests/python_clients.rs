@@ -23,21 +23,20 @@ fn python() -> PathBuf {
 }
 
 /// `switchboard run` with no routes, its control endpoint on a free port.
-fn start_switchboard(name: &str) -> Running {
-    let dir = std::env::temp_dir().join(format!("switchboard-py-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+fn start_switchboard(name: &str) -> (Running, support::Scratch) {
+    let dir = support::scratch_dir(&format!("py-{name}"));
     std::fs::write(dir.join("empty.ron"), "()").expect("write");
-    start_run(&[
+    let server = start_run(&[
         "--control",
         "127.0.0.1:0",
         "--rules",
         &dir.to_string_lossy(),
-    ])
+    ]);
+    (server, dir)
 }
 
 fn run_script(script: &str) {
-    let server = start_switchboard(script);
+    let (server, _rules) = start_switchboard(script);
     let (host, port) = server.control.rsplit_once(':').expect("host:port");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
     let out = Command::new(python())

@@ -62,7 +62,8 @@ async fn a_stop_rolls_back_a_drill_running_on_the_server() {
 
 #[tokio::test]
 async fn every_event_is_in_the_log_when_the_stop_returns() {
-    let log = scratch_dir("shutdown-event-log").join("events.jsonl");
+    let dir = scratch_dir("shutdown-event-log");
+    let log = dir.join("events.jsonl");
     let config = Config {
         seed: Some(1),
         events: EventBus::with_log(&log).await.expect("event log"),
@@ -90,5 +91,4 @@ async fn every_event_is_in_the_log_when_the_stop_returns() {
         .filter(|e| e["fault"] == "slow")
         .count();
     assert_eq!(toggles, 200, "{text}");
-    let _ = std::fs::remove_dir_all(log.parent().expect("dir"));
 }

@@ -312,7 +312,7 @@ async fn soak() {
     }
     tasks.push(tokio::spawn(operator(
         control,
-        dir.clone(),
+        dir.to_path_buf(),
         at(0),
         Arc::clone(&tally),
         until,
@@ -420,5 +420,4 @@ async fn soak() {
         "descriptors were left open: {baseline_fds} at start, {fds_end} after"
     );
     drop(running);
-    let _ = std::fs::remove_dir_all(&dir);
 }

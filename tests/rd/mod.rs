@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     pub addr: SocketAddr,
-    _dir: std::path::PathBuf,
+    _dir: crate::support::Scratch,
 }
 
 impl Drop for RedisServer {
@@ -44,8 +44,7 @@ pub async fn try_start_redis(extra: &[String]) -> Option<RedisServer> {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let dir = std::env::temp_dir().join(format!("switchboard-redis-{port}"));
-    std::fs::create_dir_all(&dir).expect("redis dir");
+    let dir = crate::support::scratch_dir(&format!("redis-{port}"));
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -58,7 +57,7 @@ pub async fn try_start_redis(extra: &[String]) -> Option<RedisServer> {
             "no",
         ])
         .arg("--dir")
-        .arg(&dir)
+        .arg(&*dir)
         .args(extra)
         .stdout(Stdio::null())
         .spawn()

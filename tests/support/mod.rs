@@ -148,11 +148,35 @@ pub async fn garbage_upstream() -> SocketAddr {
 }
 
 /// A fresh scratch directory for one test.
-pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("switchboard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+pub fn scratch_dir(name: &str) -> Scratch {
+    tempfile::Builder::new()
+        .prefix(&format!("switchboard-{name}-"))
+        .tempdir()
+        .map(Scratch)
+        .expect("scratch dir")
+}
+
+/// A directory in the temporary directory, removed with everything in it when dropped, so a
+/// test run leaves nothing behind, pass or fail.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.path().as_os_str()
+    }
 }
 
 /// Polls `condition` until it holds or `deadline` passes; panics with `what` then.
