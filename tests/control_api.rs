@@ -273,6 +273,18 @@ async fn bad_calls_get_a_4xx_naming_the_field_and_change_nothing() {
         }
     }
 
+    // The README's example, word for word.
+    let example = api
+        .post(
+            "/v1/faults",
+            json!({"name": "db-slow", "route": "r", "probability": 2.0, "kind": {"Latency": {"ms": 1}}}),
+        )
+        .await;
+    assert_eq!(
+        example.body,
+        json!({"error": "db-slow: probability 2 is outside 0.0..=1.0", "field": "probability"})
+    );
+
     let malformed = api.raw("POST", "/v1/faults", "{not json").await;
     assert_eq!(malformed.status, 400);
     assert!(
