@@ -1,5 +1,6 @@
 //! TLS with rustls (the ring provider): server configurations that terminate TLS on a route's
-//! listener, and client configurations that originate it to an `https://` upstream.
+//! listener, client configurations that originate it to an `https://` upstream, and the one
+//! HTTP connector that every client here dials with.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,6 +59,21 @@ pub fn server_config(cert: &str, key: &str) -> Result<Arc<ServerConfig>, TlsErro
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The connector for `http://` and `https://` alike (HTTP/1.1), TLS as `tls` says, with
+/// Nagle off: the HTTP routes' upstream clients, drill probes and `ctl` all dial with it.
+pub fn http_connector(
+    tls: Arc<ClientConfig>,
+) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp)
 }
 
 /// A client configuration for an `https://` upstream: verified against `ca` when given, else

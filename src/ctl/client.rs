@@ -60,13 +60,7 @@ impl Client {
         }
         let tls = crate::tls::client_config(ca, false)
             .map_err(|e| CtlError::Usage(format!("--ca: {e}")))?;
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(std::sync::Arc::unwrap_or_clone(tls))
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let connector = crate::tls::http_connector(tls);
         Ok(Client {
             http: HttpClient::builder(TokioExecutor::new()).build(connector),
             base,

@@ -94,14 +94,7 @@ impl Sampler {
                     .map_err(|e| bad(format!("{method:?}: {e}")))?;
                 let tls = crate::tls::client_config(None, false)
                     .map_err(|e| bad(format!("TLS set-up: {e}")))?;
-                let mut http = HttpConnector::new();
-                http.enforce_http(false);
-                http.set_nodelay(true);
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(Arc::unwrap_or_clone(tls))
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http);
+                let connector = crate::tls::http_connector(tls);
                 Target::Http {
                     client: Box::new(
                         Client::builder(TokioExecutor::new())

@@ -29,16 +29,8 @@ pub fn client(
     ctx: &crate::proxy::ProxyContext,
     route: Arc<str>,
 ) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(Arc::unwrap_or_clone(tls))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
     Client::builder(TokioExecutor::new()).build(DelayedConnector::new(
-        connector,
+        crate::tls::http_connector(tls),
         ctx.store.clone(),
         Arc::clone(&ctx.metrics),
         route,
