@@ -10,6 +10,8 @@
 //! - [`proxy`]: route listeners and the per-connection loop that applies faults in line.
 //! - [`control`]: the HTTP control endpoint (`/v1`, `/metrics`, `/healthz`).
 //! - [`ctl`]: the `switchboard ctl` client of that endpoint.
+//! - [`fault_json`]: the `/v1/faults` JSON of a fault and of a change to one, which the
+//!   endpoint reads and `ctl` and drills write.
 //! - [`drill`]: game-day drills: scenarios over time, probes, rollback, recovery reports.
 //! - [`telemetry`]: metrics, events, log setup.
 //! - [`app`]: assembles the above into a running [`Switchboard`]; every change goes through it.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod control;
 pub mod ctl;
 pub mod drill;
+pub mod fault_json;
 pub mod faults;
 pub mod proxy;
 pub mod report;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use super::{ChangeError, State, Switchboard};
-use crate::faults::FaultKind;
-use crate::rules::{Direction, Fault, Policy, Route, Subject, validate};
+use crate::fault_json::FaultUpdate;
+use crate::rules::{Fault, Policy, Route, Subject, validate};
 use crate::store::{
     FaultMeta, FileRules, Overrides, Removal, ResetReport, RuleSet, Source, Unknown, diff,
     fault_event,
@@ -27,21 +27,6 @@ pub struct FaultInfo {
     pub source: Source,
     /// When it switches itself off (RFC 3339), if it has a time to live.
     pub expires_at: Option<String>,
-}
-
-/// A partial change to a fault; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct FaultUpdate {
-    /// Switch on or off.
-    pub enabled: Option<bool>,
-    /// New probability.
-    pub probability: Option<f64>,
-    /// New direction.
-    pub direction: Option<Direction>,
-    /// New kind and parameters.
-    pub kind: Option<FaultKind>,
-    /// `Some(Some(d))` sets a time to live from now, `Some(None)` clears it.
-    pub ttl: Option<Option<Duration>>,
 }
 
 impl FaultInfo {

@@ -9,7 +9,8 @@ mod reload;
 mod routes;
 mod status;
 
-pub use edits::{FaultInfo, FaultUpdate};
+pub use crate::fault_json::FaultUpdate;
+pub use edits::FaultInfo;
 pub use error::ChangeError;
 pub use reach::{AddrRule, AddrRuleError, RouteReach};
 pub use routes::RouteUpdate;

@@ -5,6 +5,18 @@ use hyper::StatusCode;
 use serde::Serialize;
 
 use crate::app::ChangeError;
+use crate::fault_json::FaultJsonError;
+
+/// A body that is not a fault or a change to one: a 400 naming the field.
+impl From<FaultJsonError> for ApiError {
+    fn from(e: FaultJsonError) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: e.message,
+            field: e.field,
+        }
+    }
+}
 
 /// An error answer of the native API: `{"error": "...", "field": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -53,18 +65,7 @@ impl ApiError {
     /// A body that did not deserialize: names the field from the path serde reports, or the
     /// field named in the message when the problem is at the top level.
     pub fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        let field = if path == "." {
-            message.split('`').nth(1).map(str::to_string)
-        } else {
-            Some(path)
-        };
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            error: message,
-            field,
-        }
+        FaultJsonError::from_serde(e).into()
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::fault_json;
 use crate::faults::FaultKind;
-use crate::rules::Direction;
+use crate::rules::{Direction, Fault};
 
 /// What to ask the control endpoint.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -144,17 +145,14 @@ type Human = Box<dyn Fn(&Value) -> String>;
 async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Human), CtlError> {
     match command {
         CtlCommand::Enable { name, ttl } => {
-            let mut body = json!({ "enabled": true });
-            if let Some(ttl) = ttl {
-                body["ttl"] = Value::String(ttl);
-            }
+            let body = fault_json::switch_body(true, ttl.map(Value::String));
             let fault = client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
                 .await?;
             Ok((fault, Box::new(render::fault_line)))
         }
         CtlCommand::Disable { name } => {
-            let body = json!({ "enabled": false });
+            let body = fault_json::switch_body(false, None);
             let fault = client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
                 .await?;
@@ -169,18 +167,16 @@ async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Huma
             ttl,
             disabled,
         } => {
-            let kind = parse_kind(&kind)?;
-            let mut body = json!({
-                "name": name,
-                "route": route,
-                "kind": kind,
-                "probability": probability,
-                "direction": direction,
-                "enabled": !disabled,
-            });
-            if let Some(ttl) = ttl {
-                body["ttl"] = Value::String(ttl);
-            }
+            let fault = Fault {
+                name,
+                route,
+                enabled: !disabled,
+                probability,
+                direction,
+                kind: parse_kind(&kind)?,
+                when: None,
+            };
+            let body = fault_json::new_fault_body(&fault, ttl.map(Value::String));
             let fault = client.send("POST", "/v1/faults", Some(body)).await?;
             Ok((fault, Box::new(render::fault_line)))
         }

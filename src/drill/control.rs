@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::DrillError;
 use crate::Switchboard;
-use crate::control::v1;
 use crate::ctl::{Client, CtlError};
+use crate::fault_json;
 
 /// Where a drill's changes go.
 #[derive(Clone)]
@@ -62,8 +62,8 @@ impl Control {
                 .map(drop)
                 .map_err(|e| failed(action)(e.to_string())),
             Control::Local(app) => {
-                let (fault, ttl) =
-                    v1::new_fault(body.clone()).map_err(|e| failed(&action)(e.error))?;
+                let (fault, ttl) = fault_json::read_new_fault(body.clone())
+                    .map_err(|e| failed(&action)(e.message))?;
                 app.create_fault(fault, ttl)
                     .await
                     .map(drop)
@@ -85,8 +85,8 @@ impl Control {
                 let current = app
                     .fault(name)
                     .map_err(|e| failed(&action)(e.to_string()))?;
-                let update =
-                    v1::fault_update(&current.fault, body).map_err(|e| failed(&action)(e.error))?;
+                let update = fault_json::read_update(&current.fault, body)
+                    .map_err(|e| failed(&action)(e.message))?;
                 app.update_fault(name, update)
                     .await
                     .map(drop)

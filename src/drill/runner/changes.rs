@@ -8,6 +8,7 @@ use super::Drill;
 use crate::drill::DrillError;
 use crate::drill::report::FaultWindow;
 use crate::drill::timeline::{self, Change};
+use crate::fault_json;
 
 impl Drill<'_> {
     /// How long a fault the drill switches on may live: never past the drill's deadline.
@@ -34,10 +35,7 @@ impl Drill<'_> {
         }
         match change {
             Change::Create(fault) => {
-                let mut body = serde_json::to_value(fault).unwrap_or(Value::Null);
-                if let Value::Object(map) = &mut body {
-                    map.insert("ttl".into(), self.ttl());
-                }
+                let body = fault_json::new_fault_body(fault, Some(self.ttl()));
                 self.control.create(body).await?;
                 self.created.insert(name.clone());
             }
@@ -106,14 +104,8 @@ impl Drill<'_> {
             }
         }
         for (name, original) in std::mem::take(&mut self.originals) {
-            let mut body = Map::new();
-            for field in ["enabled", "probability", "direction", "kind"] {
-                if let Some(v) = original.get(field) {
-                    body.insert(field.into(), v.clone());
-                }
-            }
-            body.insert("ttl".into(), Value::Null);
-            if let Err(e) = self.control.patch(&name, Value::Object(body)).await {
+            let body = fault_json::restore_body(&original);
+            if let Err(e) = self.control.patch(&name, body).await {
                 self.note(format!("restore: {e}"));
             }
         }
