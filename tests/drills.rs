@@ -40,6 +40,7 @@ fn drill_text(app: SocketAddr, hold: &str, extra: &str) -> String {
      timeout: "500ms", steady: (min_success: 0.99, window: "1s")),
     (name: "orders", check: Http(url: "http://{app}/orders", body_contains: "order placed"),
      interval: "100ms", timeout: "500ms", steady: (min_success: 1.0, window: "1s"),
+     affected_by: ["orders-db-partition"],
      degraded: (status: [503], body_contains: "temporarily unavailable")),
   ],
   {extra}
@@ -157,11 +158,25 @@ async fn a_partition_drill_measures_the_recovery_the_app_really_has() {
         .collect();
     assert!(texts.iter().any(|t| t.contains("orders")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("lifted")), "{texts:?}");
-    // The shaded fault window and the two series per panel.
-    assert!(
-        doc.descendants().any(|n| n.has_tag_name("rect")
-            && n.attribute("fill").is_some_and(|f| f.contains("#E6503C")))
+    // The fault's lane on both panels, its window shaded on the orders panel only (the one
+    // affected by it), and the series per panel.
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.trim() == "fault orders-db-partition")
+            .count(),
+        2,
+        "{texts:?}"
     );
+    let shades = doc
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("rect")
+                && n.attribute("fill").is_some_and(|f| f.contains("#D62728"))
+                && n.attribute("opacity").is_some_and(|o| o.starts_with("0.1"))
+        })
+        .count();
+    assert_eq!(shades, 1, "{svg}");
     assert!(
         doc.descendants()
             .filter(|n| n.has_tag_name("polyline"))

@@ -283,6 +283,20 @@ pub enum Action {
     Hold(#[serde(with = "humantime_serde")] Duration),
 }
 
+impl Action {
+    /// The fault the step changes; none for a hold.
+    pub fn fault(&self) -> Option<&str> {
+        match self {
+            Action::Enable(name) | Action::Disable(name) => Some(name),
+            Action::Add(fault) => Some(&fault.name),
+            Action::Patch { fault, .. }
+            | Action::Ramp { fault, .. }
+            | Action::Flap { fault, .. } => Some(fault),
+            Action::Hold(_) => None,
+        }
+    }
+}
+
 fn default_ramp_every() -> Duration {
     Duration::from_secs(1)
 }

@@ -27,7 +27,10 @@ pub fn stretches(report: &Report, probe: &ProbeReport) -> Vec<Stretch> {
     let end_ms = phases
         .end_ms
         .max(probe.samples.last().map_or(0.0, |s| s.t_ms + 1.0));
-    let width_ms = (probe.probe.interval.as_secs_f64() * 2000.0).max(end_ms / 200.0);
+    // At least 1 ms, so that a report with no interval or no length still ends the loop.
+    let width_ms = (probe.probe.interval.as_secs_f64() * 2000.0)
+        .max(end_ms / 200.0)
+        .max(1.0);
     let bounds = [0.0, phases.injected_ms, phases.lifted_ms, end_ms];
     let mut groups: Vec<&[Sample]> = Vec::new();
     for pair in bounds.windows(2) {
