@@ -12,7 +12,7 @@ use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -46,6 +46,43 @@ impl Io<'_> {
             now,
         )
         .map_err(|e| Ending::Broken(Direction::Upstream, e))
+    }
+}
+
+/// Messages released together, sent on in one write as the client's pipeline arrived: one
+/// system call for the lot instead of one per message.
+#[derive(Default)]
+pub struct Batch {
+    first: Option<Bytes>,
+    joined: Option<BytesMut>,
+}
+
+impl Batch {
+    /// Adds a message behind those already in the batch.
+    pub fn push(&mut self, bytes: Bytes) {
+        match (&mut self.joined, self.first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&bytes),
+            (None, None) => self.first = Some(bytes),
+            (None, Some(first)) => {
+                let mut joined = BytesMut::with_capacity(first.len() + bytes.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&bytes);
+                self.joined = Some(joined);
+            }
+        }
+    }
+
+    /// Sends the batch on to the server, leaving it empty.
+    pub fn send(&mut self, io: &mut Io<'_>, up: &mut Stream, now: Instant) -> Result<(), Ending> {
+        let bytes = self
+            .joined
+            .take()
+            .map(BytesMut::freeze)
+            .or(self.first.take());
+        match bytes {
+            Some(bytes) => io.send(up, &bytes, now),
+            None => Ok(()),
+        }
     }
 }
 

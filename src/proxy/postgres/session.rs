@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::decide::{Conn, Decision, Phase, Step};
 use super::frontend;
 use super::replies::Replies;
-use crate::proxy::message_session::{self, Dialect, Failed, Io};
+use crate::proxy::message_session::{self, Batch, Dialect, Failed, Io};
 use crate::proxy::read_buffer::{READ_BUF, read_into};
 use crate::proxy::tcp::{Cut, Ending, Plan, Stream};
 use crate::store::RuleSet;
@@ -138,6 +138,7 @@ impl<'a> Dialect for Postgres<'a> {
 
     fn release(&mut self, io: &mut Io<'_>, up: &mut Stream, now: Instant) -> Result<(), Ending> {
         self.flush_before_fatal(io, up, now)?;
+        let mut batch = Batch::default();
         while self
             .held
             .front()
@@ -163,6 +164,7 @@ impl<'a> Dialect for Postgres<'a> {
                     continue;
                 }
                 Step::Fatal { answer, counted } => {
+                    batch.send(io, up, now)?;
                     if counted {
                         self.statements
                             .command(CommandOutcome::InjectedError, now - held.asked);
@@ -173,13 +175,15 @@ impl<'a> Dialect for Postgres<'a> {
                     return Ok(());
                 }
                 Step::Close => {
+                    batch.send(io, up, now)?;
                     self.statements
                         .command(CommandOutcome::Dropped, now - held.asked);
                     return Err(Ending::Cut(Cut::Close("drop")));
                 }
             };
-            io.send(up, &send, now)?;
+            batch.push(send);
         }
+        batch.send(io, up, now)?;
         if self.ended && self.held.is_empty() {
             up.end_input(now);
         }

@@ -20,7 +20,7 @@ use super::matcher::{self, Facts};
 use super::replies::Replies;
 use super::state::{Act, Step};
 use crate::faults::{FaultKind, Scope, rng};
-use crate::proxy::message_session::{self, Dialect, Failed, Io};
+use crate::proxy::message_session::{self, Batch, Dialect, Failed, Io};
 use crate::proxy::read_buffer::{READ_BUF, read_into};
 use crate::proxy::tcp::{Cut, Ending, Plan, Stream};
 use crate::rules::Fault;
@@ -164,6 +164,7 @@ impl Dialect for Redis<'_> {
     }
 
     fn release(&mut self, io: &mut Io<'_>, up: &mut Stream, now: Instant) -> Result<(), Ending> {
+        let mut batch = Batch::default();
         while self.held.front().is_some_and(|h| {
             h.due <= now && !io.plan.blackholed() && !waits_for_answers(h, &self.replies)
         }) {
@@ -185,13 +186,15 @@ impl Dialect for Redis<'_> {
                     continue;
                 }
                 Step::Close => {
+                    batch.send(io, up, now)?;
                     self.commands
                         .command(CommandOutcome::Dropped, now - held.asked);
                     return Err(Ending::Cut(Cut::Close("drop")));
                 }
             };
-            io.send(up, &forward, now)?;
+            batch.push(forward);
         }
+        batch.send(io, up, now)?;
         if self.ended && self.held.is_empty() {
             up.end_input(now);
         }
