@@ -44,6 +44,7 @@ fn thousand_http_faults() -> String {
 fn rule_matching(c: &mut Criterion) {
     let rules = rule_set(&thousand_http_faults());
     let mut group = c.benchmark_group("rule_matching");
+    let client = std::net::IpAddr::from([127, 0, 0, 1]);
     // The request matches only the last fault, so every one is looked at.
     for (name, path, tenant) in [
         ("1000_faults_last_matches", "/api/items/999/detail", "t999"),
@@ -60,7 +61,7 @@ fn rule_matching(c: &mut Criterion) {
             let mut index = 0u64;
             b.iter(|| {
                 index += 1;
-                black_box(select_faults(&rules, "api", 7, black_box(&parts), index))
+                black_box(select_faults(&rules, "api", 7, black_box(&parts), index, client))
             })
         });
     }

@@ -11,7 +11,14 @@ use crate::faults::FaultKind;
 use crate::rules::{Direction, Fault};
 
 /// The fields a `PATCH /v1/faults/{name}` takes.
-pub const PATCH_FIELDS: [&str; 5] = ["enabled", "probability", "direction", "kind", "ttl"];
+pub const PATCH_FIELDS: [&str; 6] = [
+    "enabled",
+    "probability",
+    "direction",
+    "kind",
+    "max_active",
+    "ttl",
+];
 
 /// The longest time to live a fault may be given: a year. Longer ones are refused before
 /// any arithmetic is done on them.
@@ -67,6 +74,8 @@ pub struct FaultUpdate {
     pub direction: Option<Direction>,
     /// New kind and parameters.
     pub kind: Option<FaultKind>,
+    /// `Some(Some(n))` caps how many are under the fault at once, `Some(None)` lifts the cap.
+    pub max_active: Option<Option<u32>>,
     /// `Some(Some(d))` sets a time to live from now, `Some(None)` clears it.
     pub ttl: Option<Option<Duration>>,
 }
@@ -98,6 +107,8 @@ pub fn restore_body(shown: &Value) -> Value {
             body.insert(field.into(), v.clone());
         }
     }
+    // A fault shown without a cap had none: one set since is lifted.
+    body.entry("max_active").or_insert(Value::Null);
     body.insert("ttl".into(), Value::Null);
     Value::Object(body)
 }
@@ -125,6 +136,7 @@ pub fn read_update(current: &Fault, body: Value) -> Result<FaultUpdate, FaultJso
             "probability" => update.probability = Some(field(&key, value)?),
             "direction" => update.direction = Some(field(&key, value)?),
             "kind" => update.kind = Some(merge_kind(&current.kind, value)?),
+            "max_active" => update.max_active = Some(field(&key, value)?),
             "ttl" => update.ttl = Some(read_ttl(&value)?),
             _ => {
                 return Err(FaultJsonError::at(

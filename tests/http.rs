@@ -507,7 +507,7 @@ async fn kinds_must_fit_the_route_protocol() {
         (
             r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1")],
                 faults: [(name: "f", route: "t", when: (method: "GET"), kind: Latency(ms: 5))])"#,
-            "when matches HTTP requests",
+            "its when takes only client",
         ),
         (
             r#"(routes: [(name: "r", protocol: Redis, listen: "127.0.0.1:1", upstream: "h:1")],

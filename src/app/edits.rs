@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use super::{ChangeError, State, Switchboard};
 use crate::fault_json::FaultUpdate;
+use crate::proxy::caps::Caps;
 use crate::rules::{Fault, Policy, Route, Subject, validate};
 use crate::store::{
     FaultMeta, FileRules, Overrides, Removal, ResetReport, RuleSet, Source, Unknown, diff,
@@ -27,15 +28,20 @@ pub struct FaultInfo {
     pub source: Source,
     /// When it switches itself off (RFC 3339), if it has a time to live.
     pub expires_at: Option<String>,
+    /// For a fault with `max_active`: how many connections, requests or commands are under
+    /// it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<usize>,
 }
 
 impl FaultInfo {
-    pub(crate) fn of(rules: &RuleSet, fault: &Fault) -> Self {
+    pub(crate) fn of(rules: &RuleSet, fault: &Fault, caps: &Caps) -> Self {
         let meta = rules.meta(&fault.name);
         FaultInfo {
             fault: fault.clone(),
             source: meta.map_or(Source::File, |m| m.source),
             expires_at: meta.and_then(|m| m.expires_at).map(timestamp),
+            active: fault.max_active.map(|_| caps.active(&fault.name)),
         }
     }
 }
@@ -64,7 +70,7 @@ impl Switchboard {
         rules
             .faults()
             .iter()
-            .map(|f| FaultInfo::of(&rules, f))
+            .map(|f| FaultInfo::of(&rules, f, &self.inner.ctx.caps))
             .collect()
     }
 
@@ -74,7 +80,7 @@ impl Switchboard {
         let fault = rules
             .fault(name)
             .ok_or_else(|| ChangeError::UnknownFault(name.into()))?;
-        Ok(FaultInfo::of(&rules, fault))
+        Ok(FaultInfo::of(&rules, fault, &self.inner.ctx.caps))
     }
 
     /// Adds a fault (source `api`), optionally with a time to live.
@@ -106,6 +112,7 @@ impl Switchboard {
             probability,
             direction,
             kind,
+            max_active,
             ttl,
         } = update;
         let expires_at = ttl.map(expiry).transpose()?;
@@ -121,6 +128,9 @@ impl Switchboard {
             }
             if let Some(v) = kind {
                 f.kind = v;
+            }
+            if let Some(v) = max_active {
+                f.max_active = v;
             }
         };
         // One fault changes and nothing else: validate it alone and swap in a set that shares
@@ -208,7 +218,7 @@ impl Switchboard {
 
     /// Puts in force `current` with `names` switched off (their overrides already say so),
     /// copying only what changes, and announces each (as expired when `source` is a TTL).
-    fn switch_off(
+    pub(super) fn switch_off(
         &self,
         current: &RuleSet,
         names: &[String],
@@ -286,7 +296,7 @@ impl Switchboard {
         let fault = rules
             .fault(name)
             .ok_or_else(|| ChangeError::UnknownFault(name.to_string()))?;
-        Ok(FaultInfo::of(rules, fault))
+        Ok(FaultInfo::of(rules, fault, &self.inner.ctx.caps))
     }
 
     /// Puts new file rules in force with the run-time changes on top.

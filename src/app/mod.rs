@@ -4,6 +4,7 @@
 
 mod edits;
 mod error;
+mod guard;
 mod reach;
 mod reload;
 mod routes;
@@ -12,6 +13,7 @@ mod status;
 pub use crate::fault_json::FaultUpdate;
 pub use edits::FaultInfo;
 pub use error::ChangeError;
+pub use guard::{GuardInfo, Tally, Trip};
 pub use reach::{AddrRule, AddrRuleError, RouteReach};
 pub use routes::RouteUpdate;
 pub use status::{RouteInfo, Status};
@@ -66,6 +68,8 @@ struct Inner {
     drills: crate::drill::registry::Registry,
     /// Where routes listen, read without taking `state` (which a change holds while it binds).
     addrs: crate::proxy::BoundAddrs,
+    /// Each guard's rate and last trip, as the guard task last saw them.
+    guards: std::sync::Mutex<Vec<GuardInfo>>,
 }
 
 #[derive(Debug)]
@@ -107,6 +111,7 @@ impl Switchboard {
             tracker: shutdown.tracker().clone(),
             shutdown: shutdown.child(),
             abort: shutdown.abort_token(),
+            caps: Default::default(),
         };
         let mut routes = RouteTable::new();
         let current = ctx.store.current();
@@ -144,9 +149,11 @@ impl Switchboard {
                 expiry_changed: Notify::new(),
                 reach: config.reach,
                 drills: Default::default(),
+                guards: Default::default(),
             }),
         };
         tokio::spawn(reload::expire_loop(app.clone()));
+        tokio::spawn(guard::guard_loop(app.clone()));
         if let Some(dir) = &app.inner.rules_dir {
             reload::watch(&app, dir);
         }

@@ -33,6 +33,8 @@ pub struct Status {
     pub faults_enabled: usize,
     /// `watching` while hot reload sees the rules directory, else why it does not.
     pub rules_watch: String,
+    /// Every route guard: its failure rate over its window now, and its last trip.
+    pub guards: Vec<super::GuardInfo>,
 }
 
 impl Switchboard {
@@ -58,6 +60,7 @@ impl Switchboard {
                 (Some(_), None) => "watching".into(),
                 (Some(_), Some(problem)) => problem.clone(),
             },
+            guards: self.guard_views(),
         }
     }
 }

@@ -82,6 +82,7 @@ fn current() -> Fault {
             jitter_ms: 0,
         }),
         when: None,
+        max_active: None,
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::fault_json;
 use crate::faults::FaultKind;
-use crate::rules::{Direction, Fault};
+use crate::rules::{ClientNet, Direction, Fault, Match};
 
 /// What to ask the control endpoint.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -57,6 +57,13 @@ pub enum CtlCommand {
         /// Add it switched off.
         #[arg(long)]
         disabled: bool,
+        /// Only for clients from this address or network (`127.0.0.2`, `10.1.0.0/16`);
+        /// repeat or separate with commas for several.
+        #[arg(long, value_delimiter = ',', value_parser = ClientNet::parse)]
+        client: Vec<ClientNet>,
+        /// At most this many connections, requests or commands under it at once.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_active: Option<u32>,
     },
     /// Remove an API-created fault (a file-defined one is switched off).
     Remove {
@@ -166,6 +173,8 @@ async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Huma
             direction,
             ttl,
             disabled,
+            client: clients,
+            max_active,
         } => {
             let fault = Fault {
                 name,
@@ -174,7 +183,13 @@ async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Huma
                 probability,
                 direction,
                 kind: parse_kind(&kind)?,
-                when: None,
+                when: (!clients.is_empty()).then(|| {
+                    Box::new(Match {
+                        client: clients,
+                        ..Match::default()
+                    })
+                }),
+                max_active,
             };
             let body = fault_json::new_fault_body(&fault, ttl.map(Value::String));
             let fault = client.send("POST", "/v1/faults", Some(body)).await?;

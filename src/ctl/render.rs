@@ -179,6 +179,31 @@ pub fn status(s: &Value) -> String {
         }
         None => out.push_str("last rejected reload: none\n"),
     }
+    for g in s["guards"].as_array().into_iter().flatten() {
+        let rate = g["error_rate"]
+            .as_f64()
+            .map_or("no outcomes yet".to_string(), |r| format!("{r:.2}"));
+        out.push_str(&format!(
+            "guard {}: error rate {} over {} ({} outcomes; trips above {})\n",
+            text(&g["route"]),
+            rate,
+            text(&g["window"]),
+            text(&g["outcomes"]),
+            text(&g["max_error_rate"]),
+        ));
+        if let Some(trip) = g["tripped"].as_object() {
+            let lifted: Vec<String> = trip["lifted"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  tripped at {} (rate {}): lifted {}\n",
+                text(&trip["at"]),
+                trip["error_rate"].as_f64().map_or(String::new(), |r| format!("{r:.2}")),
+                lifted.join(", ")
+            ));
+        }
+    }
     out
 }
 

@@ -293,6 +293,7 @@ impl Snapshot {
                 probability: Some(f.probability),
                 direction: Some(f.direction),
                 kind: Some(f.kind.clone()),
+                max_active: Some(f.max_active),
                 ttl: Some(None),
             };
             if let Err(e) = app.update_fault(&f.name, update).await {

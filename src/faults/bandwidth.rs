@@ -1,5 +1,7 @@
 //! Bandwidth: a stream is paced to `bytes_per_sec`. The pacing is applied when bytes are
-//! written, so removing the fault speeds up data that is already queued.
+//! written, so removing the fault speeds up data that is already queued. With `shared: true`
+//! the rate is one budget for the whole route: each connection with bytes waiting under the
+//! fault gets an equal part of it.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,10 @@ use super::{FaultSpec, ParamError, Scope};
 pub struct Bandwidth {
     /// The ceiling on the stream's rate.
     pub bytes_per_sec: u64,
+    /// One budget for every connection of the route, split evenly among those with bytes
+    /// waiting, instead of one per connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// How much time a pacer lets a stream fall behind before it stops catching up. Without a
@@ -20,6 +26,16 @@ pub struct Bandwidth {
 const CATCH_UP: Duration = Duration::from_millis(50);
 
 impl Bandwidth {
+    /// The part of a shared budget one of `sharers` connections gets (the whole rate when it
+    /// is not shared or alone).
+    pub fn share(&self, sharers: usize) -> Bandwidth {
+        let sharers = u64::try_from(sharers.max(1)).unwrap_or(u64::MAX);
+        Bandwidth {
+            bytes_per_sec: (self.bytes_per_sec / sharers).max(1),
+            shared: self.shared,
+        }
+    }
+
     /// The largest piece to write at once: 50 ms worth, so the rate is smooth at any scale.
     pub fn piece(&self) -> usize {
         usize::try_from(self.bytes_per_sec / 20)

@@ -1,7 +1,9 @@
 //! Forwarding traffic: one module per protocol, and the table of bound routes.
 
 pub mod accept;
+pub mod caps;
 mod error;
+pub mod gate;
 pub mod http;
 mod message_session;
 pub mod postgres;

@@ -29,6 +29,8 @@ pub struct ProxyContext {
     pub shutdown: CancellationToken,
     /// Fires when the grace period after a stop is over: open connections reset.
     pub abort: CancellationToken,
+    /// Who is under a capped fault or shares a route's bandwidth now.
+    pub caps: std::sync::Arc<super::caps::Caps>,
 }
 
 /// The bound routes by name.

@@ -4,18 +4,23 @@
 //! Invariant: nothing leaves this module as a [`crate::store::RuleSet`] unless every file parsed
 //! and the merged result passed validation; every problem found carries `file:line:col`.
 
+mod client;
 mod error;
+mod guard;
 mod load;
 mod locate;
 mod model;
 #[cfg(test)]
 pub(crate) mod proptests;
+mod targeting;
 mod validate;
 
 pub use error::{Problem, RulesError};
 pub(crate) use load::ron_options;
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
+pub use guard::{MAX_WINDOW, MIN_WINDOW};
 pub use model::{
-    Direction, Fault, Match, Pattern, Protocol, Route, RouteTimeouts, RulesFile, TlsFiles,
+    ClientNet, Direction, Fault, Guard, GuardAction, Match, Pattern, Protocol, Route,
+    RouteTimeouts, RulesFile, TlsFiles, client_allowed,
 };
 pub use validate::{Finding, MAX_NAME, Policy, Subject, check_name, validate};

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::client::ClientNet;
+pub use super::guard::{Guard, GuardAction};
 use crate::faults::FaultKind;
 
 /// The contents of one `*.ron` file under `rules/`.
@@ -49,6 +51,14 @@ pub struct Route {
     /// Time limits; every one has a default.
     #[serde(default, skip_serializing_if = "RouteTimeouts::is_default")]
     pub timeouts: RouteTimeouts,
+    /// HTTP routes: a request may ask for its own faults with an `x-switchboard-fault`
+    /// header (`abort=503`, `delay=200ms`, ...). Off by default; the header is never
+    /// forwarded either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_faults: bool,
+    /// Switches every fault on the route off when its clients see too many errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
 }
 
 /// A route's time limits: `timeouts: (connect: "5s", response: "30s")`.
@@ -110,6 +120,8 @@ impl Route {
             upstream_ca: None,
             insecure_skip_verify: false,
             timeouts: RouteTimeouts::default(),
+            request_faults: false,
+            guard: None,
         }
     }
 }
@@ -158,17 +170,25 @@ pub struct Fault {
     pub direction: Direction,
     /// What the fault does.
     pub kind: FaultKind,
-    /// Which HTTP requests, Redis commands or SQL statements it applies to; all of them when
-    /// absent.
+    /// Which clients, HTTP requests, Redis commands or SQL statements it applies to; all of
+    /// them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Box<Match>>,
+    /// At most this many connections (connection and stream kinds) or requests and commands
+    /// (the others) are under the fault at once; the rest pass untouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active: Option<u32>,
 }
 
-/// Which HTTP requests, Redis commands or SQL statements a fault applies to. Every condition
-/// given must hold; each condition belongs to one protocol.
+/// Which clients, HTTP requests, Redis commands or SQL statements a fault applies to. Every
+/// condition given must hold; `client` fits every route, each other condition one protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
+    /// The client's source address must be one of these addresses or in one of these
+    /// networks (`"127.0.0.2"`, `"10.1.0.0/16"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client: Vec<ClientNet>,
     /// The method, e.g. `"POST"` (any case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -203,6 +223,27 @@ pub struct Match {
     /// PostgreSQL: the user named in the connection's startup message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+impl Match {
+    /// Whether the `client` condition holds for a client at `ip` (it does when none is given).
+    pub fn client_matches(&self, ip: std::net::IpAddr) -> bool {
+        self.client.is_empty() || self.client.iter().any(|net| net.contains(ip))
+    }
+
+    /// Whether a condition other than `client` is given: one that looks inside requests,
+    /// commands or statements.
+    pub fn looks_inside(&self) -> bool {
+        self != &Match {
+            client: self.client.clone(),
+            ..Match::default()
+        }
+    }
+}
+
+/// Whether a fault's `when` lets it act on a client at `ip`.
+pub fn client_allowed(when: Option<&Match>, ip: std::net::IpAddr) -> bool {
+    when.is_none_or(|w| w.client_matches(ip))
 }
 
 /// A regular expression, kept compiled, written in the rules as its source text.

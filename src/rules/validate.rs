@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::model::{Fault, Protocol, Route};
+use super::targeting;
 
 /// Which item a finding is about, as an index into the lists passed to [`validate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +145,9 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
         if let Err((field, message)) = check_timeouts(route) {
             say(field, message);
         }
+        if let Err((field, message)) = targeting::check_route(route) {
+            say(field, message);
+        }
     }
 }
 
@@ -208,8 +212,12 @@ fn check_faults(routes: &[&Route], faults: &[&Fault], findings: &mut Vec<Finding
                 }
                 if let Some(when) = &fault.when
                     && let Err(message) = check_match(when, route)
+                        .and_then(|()| targeting::check_when_fits(when, fault, route))
                 {
                     say("when", message);
+                }
+                if let Err((field, message)) = targeting::check_caps(fault, route) {
+                    say(field, message);
                 }
             }
         }
@@ -297,10 +305,8 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
         (postgres, Protocol::Postgres),
     ];
     if route.protocol == Protocol::Tcp {
-        return Err(format!(
-            "when matches HTTP requests, Redis commands or SQL statements; route {:?} is Tcp",
-            route.name
-        ));
+        // Only `client` fits a Tcp route; `targeting` says so for anything else.
+        return Ok(());
     }
     if let Some((_, other)) = given
         .iter()
@@ -395,6 +401,7 @@ mod tests {
             direction: Direction::Downstream,
             kind,
             when: None,
+            max_active: None,
         }
     }
 

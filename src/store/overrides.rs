@@ -292,6 +292,7 @@ mod tests {
             direction: Direction::Downstream,
             kind: FaultKind::Latency(Latency { ms, jitter_ms: 0 }),
             when: None,
+            max_active: None,
         }
     }
 

@@ -21,6 +21,8 @@ pub enum EventSource {
     Api,
     /// A fault's time to live ran out.
     Ttl,
+    /// A route's guard saw more errors than it allows.
+    Guard,
 }
 
 /// What changed.
@@ -101,6 +103,22 @@ pub enum EventKind {
     RouteDisabled {
         /// Its name.
         route: String,
+    },
+    /// A route's guard tripped: its clients saw more errors than it allows, so every fault
+    /// on it was switched off.
+    Guarded {
+        /// The route.
+        route: String,
+        /// The share of the window's outcomes that failed.
+        error_rate: f64,
+        /// What the guard allows.
+        max_error_rate: f64,
+        /// How many outcomes the rate is over.
+        outcomes: u64,
+        /// The window, as written (`30s`).
+        window: String,
+        /// The faults it switched off.
+        lifted: Vec<String>,
     },
 }
 

@@ -69,6 +69,9 @@ pub struct HttpStatsSnapshot {
     pub requests: u64,
     /// Of those, 5xx answers and requests that got no response.
     pub errors: u64,
+    /// Of the errors, those a fault made (an `Abort` with a 5xx, a `Drop`, a partition).
+    #[serde(default)]
+    pub injected_errors: u64,
     /// Requests per latency bucket: `LATENCY_BUCKETS_MS` bounds, then one above them all.
     pub latency_counts: Vec<u64>,
 }
@@ -77,6 +80,7 @@ pub struct HttpStatsSnapshot {
 #[derive(Debug, Clone)]
 pub struct HttpStats {
     by_class: [Counter; 6],
+    injected_errors: Counter,
     seconds: Histogram,
     upstream_seconds: Histogram,
     latency: std::sync::Arc<LatencyCounts>,
@@ -85,13 +89,17 @@ pub struct HttpStats {
 impl HttpStats {
     /// Counts one request answered with a status of `class` (2 for 2xx; 0 when no response
     /// was sent) after `took`.
-    pub fn request(&self, class: u16, took: std::time::Duration) {
+    /// `injected` when a fault made the answer (or the lack of one).
+    pub fn request(&self, class: u16, injected: bool, took: std::time::Duration) {
         let i = if (1..=5).contains(&class) {
             usize::from(class)
         } else {
             0
         };
         self.by_class[i].inc();
+        if injected && (i == 0 || i == 5) {
+            self.injected_errors.inc();
+        }
         self.seconds.observe(took.as_secs_f64());
         self.latency.observe(took);
     }
@@ -101,6 +109,7 @@ impl HttpStats {
         HttpStatsSnapshot {
             requests: self.by_class.iter().map(Counter::get).sum(),
             errors: self.by_class[0].get() + self.by_class[5].get(),
+            injected_errors: self.injected_errors.get(),
             latency_counts: self.latency.counts(),
         }
     }
@@ -122,6 +131,7 @@ pub struct Metrics {
     fired: Family<FaultLabel, Counter>,
     reloads: Family<ResultLabel, Counter>,
     requests: Family<RequestLabel, Counter>,
+    injected_errors: Family<RouteLabel, Counter>,
     request_seconds: Family<RouteLabel, Histogram>,
     upstream_seconds: Family<RouteLabel, Histogram>,
     fired_by_kind: Family<KindLabel, Counter>,
@@ -164,6 +174,7 @@ impl Metrics {
         let fired = Family::default();
         let reloads = Family::default();
         let requests = Family::default();
+        let injected_errors = Family::default();
         let request_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let upstream_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let fired_by_kind = Family::default();
@@ -225,6 +236,11 @@ impl Metrics {
             requests.clone(),
         );
         registry.register(
+            "http_injected_errors",
+            "HTTP requests a fault answered with a 5xx or left without a response, per route (also counted in http_requests)",
+            injected_errors.clone(),
+        );
+        registry.register(
             "http_request_duration_seconds",
             "Time from request to response headers through an HTTP route, faults included",
             request_seconds.clone(),
@@ -263,6 +279,7 @@ impl Metrics {
             fired,
             reloads,
             requests,
+            injected_errors,
             request_seconds,
             upstream_seconds,
             fired_by_kind,
@@ -297,6 +314,12 @@ impl Metrics {
                 class("4xx"),
                 class("5xx"),
             ],
+            injected_errors: self
+                .injected_errors
+                .get_or_create(&RouteLabel {
+                    route: route.to_string(),
+                })
+                .clone(),
             seconds: self
                 .request_seconds
                 .get_or_create(&RouteLabel {

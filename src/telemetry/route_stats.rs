@@ -154,6 +154,12 @@ impl RouteStats {
         self.failed[i].inc();
     }
 
+    /// How many connections failed for `why` so far.
+    pub fn failed_by(&self, why: Failure) -> u64 {
+        let i = Failure::ALL.iter().position(|f| *f == why).unwrap_or(0);
+        self.failed[i].get()
+    }
+
     /// Records one round trip: from the client's bytes to the first byte of the answer.
     pub fn round_trip(&self, took: Duration) {
         self.round_trip_seconds.observe(took.as_secs_f64());

@@ -171,6 +171,7 @@ pub fn fault_of(proxy: &str, body: &Map<String, Value>) -> Result<Fault, ToxiErr
     };
     Ok(Fault {
         when: None,
+        max_active: None,
         name: fault_name(proxy, &name),
         route: proxy.to_string(),
         enabled: true,

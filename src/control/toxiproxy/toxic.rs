@@ -181,6 +181,7 @@ pub fn kind_of(kind: &str, attributes: &Map<String, Value>) -> Result<FaultKind,
         }),
         "bandwidth" => FaultKind::Bandwidth(Bandwidth {
             bytes_per_sec: int("rate")?.saturating_mul(1000),
+            shared: false,
         }),
         "slow_close" => FaultKind::SlowClose(SlowClose { ms: int("delay")? }),
         "timeout" => FaultKind::Timeout(Timeout {
@@ -301,7 +302,8 @@ mod tests {
         assert_eq!(
             bw,
             FaultKind::Bandwidth(Bandwidth {
-                bytes_per_sec: 100_000
+                bytes_per_sec: 100_000,
+                shared: false,
             })
         );
         let empty = kind_of("latency", &Map::new()).expect("defaults to 0");

@@ -17,6 +17,42 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every body the HTTP proxy answers with.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// A body that holds places under capped faults until it is done or dropped.
+pub struct HoldingBody {
+    inner: ProxyBody,
+    _permits: Vec<crate::proxy::caps::Permit>,
+}
+
+impl HoldingBody {
+    /// `inner`, holding `permits` as long as it lives.
+    pub fn new(inner: ProxyBody, permits: Vec<crate::proxy::caps::Permit>) -> Self {
+        HoldingBody {
+            inner,
+            _permits: permits,
+        }
+    }
+}
+
+impl Body for HoldingBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The error a truncated body ends with; the client sees an aborted response.
 #[derive(Debug, thiserror::Error)]
 #[error("response truncated by a fault after {0} bytes")]

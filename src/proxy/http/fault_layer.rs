@@ -3,6 +3,7 @@
 //! in their listed order: those that act on the request before it is forwarded, those that act
 //! on the response after.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,12 +14,14 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
-use super::body::{ProxyBody, SlowBody, TruncatedBody, full};
+use super::asked;
+use super::body::{HoldingBody, ProxyBody, SlowBody, TruncatedBody, full};
 use super::forward::{TunnelSite, UpstreamClient, bad_gateway, forward};
 use super::matcher::matches;
 use super::state::RouteState;
 use crate::faults::{FaultKind, PartitionMode, Scope, rng};
 use crate::proxy::ProxyContext;
+use crate::proxy::caps::Permit;
 use crate::rules::Fault;
 use crate::store::RuleSet;
 
@@ -84,6 +87,19 @@ fn is_grpc(parts: &Parts) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
+/// A 400 naming what the request asked for wrongly.
+fn bad_request(message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "error": message });
+    status_response(
+        400,
+        body.to_string(),
+        &[(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+    )
+}
+
 /// A 504: the upstream did not send its response head within the route's response timeout.
 fn gateway_timeout(upstream: &hyper::Uri, limit: std::time::Duration) -> Response<ProxyBody> {
     let body = serde_json::json!({
@@ -133,9 +149,30 @@ async fn answer_early(
 }
 
 impl HttpRoute {
-    /// The faults that apply to this request, in order.
-    fn select(&self, rules: &RuleSet, parts: &Parts, index: u64) -> Vec<Arc<Fault>> {
-        select_faults(rules, &self.name, self.ctx.seed, parts, index)
+    /// The faults that apply to this request from `client`, in order, with their places
+    /// under capped faults.
+    fn select(
+        &self,
+        rules: &RuleSet,
+        parts: &Parts,
+        index: u64,
+        client: IpAddr,
+    ) -> (Vec<Arc<Fault>>, Vec<Permit>) {
+        let mut permits = Vec::new();
+        let faults = select_faults(rules, &self.name, self.ctx.seed, parts, index, client)
+            .into_iter()
+            .filter(|fault| match fault.max_active {
+                None => true,
+                Some(max) => match self.ctx.caps.try_acquire(&fault.name, max) {
+                    Some(permit) => {
+                        permits.push(permit);
+                        true
+                    }
+                    None => false,
+                },
+            })
+            .collect();
+        (faults, permits)
     }
 
     /// Waits while a blackhole partition holds the route, as a network partition would.
@@ -159,41 +196,61 @@ impl HttpRoute {
         peer: std::net::SocketAddr,
     ) -> Result<Response<ProxyBody>, NoResponse> {
         let started = Instant::now();
-        let result = self.respond(request, peer).await;
+        let mut injected = false;
+        let result = self.respond(request, peer, &mut injected).await;
         let class = match &result {
             Ok(r) => r.status().as_u16() / 100,
             Err(_) => 0,
         };
-        self.stats.request(class, started.elapsed());
+        self.stats.request(class, injected, started.elapsed());
         result
     }
 
+    /// The answer; `injected` is set when a fault made it (or made it none).
     async fn respond(
         &self,
         request: Request<Incoming>,
         peer: std::net::SocketAddr,
+        injected: &mut bool,
     ) -> Result<Response<ProxyBody>, NoResponse> {
         let rules = self.ctx.store.current();
-        let (upstream, response_timeout) = match rules.route(&self.name) {
-            Some(route) if route.enabled => (route.upstream.clone(), route.timeouts.response),
-            _ => return Err(NoResponse::RouteGone(self.name.to_string())),
+        let Some(route) = rules.route(&self.name).filter(|r| r.enabled) else {
+            return Err(NoResponse::RouteGone(self.name.to_string()));
         };
+        let (upstream, response_timeout) = (route.upstream.clone(), route.timeouts.response);
         let index = self.state.next_request();
-        let (parts, body) = request.into_parts();
-        let faults = self.select(&rules, &parts, index);
+        let (mut parts, body) = request.into_parts();
+        // Taken off whether or not the route honours it: it is never forwarded.
+        let asked = asked::take(&mut parts.headers);
+        let (mut faults, permits) = self.select(&rules, &parts, index, peer.ip());
+        if route.request_faults
+            && let Some(asked) = asked
+        {
+            match asked.and_then(|text| asked::parse(&text, &self.name)) {
+                Ok(extra) => faults.extend(extra),
+                Err(e) => {
+                    let answer = bad_request(&e.to_string());
+                    return Ok(answer_early(body, parts.version, answer).await);
+                }
+            }
+        }
         let parts = match self.before_forwarding(&faults, parts, index).await {
             Before::Forward(parts) => parts,
             Before::Answer(answer) => {
+                *injected = true;
                 return Ok(answer_early(body, answer.version, answer.response).await);
             }
-            Before::NoResponse(why) => return Err(why),
+            Before::NoResponse(why) => {
+                *injected = true;
+                return Err(why);
+            }
         };
 
         let upstream: hyper::Uri = match upstream.parse() {
             Ok(uri) => uri,
             Err(e) => return Ok(bad_gateway(&format!("upstream {upstream:?}: {e}"))),
         };
-        let asked = Instant::now();
+        let sent = Instant::now();
         let site = TunnelSite {
             ctx: &self.ctx,
             route: &self.name,
@@ -207,8 +264,13 @@ impl HttpRoute {
                 Err(_) => gateway_timeout(&upstream, limit),
             },
         };
-        self.stats.upstream(asked.elapsed());
-        Ok(self.after_forwarding(&faults, response).await)
+        self.stats.upstream(sent.elapsed());
+        let response = self.after_forwarding(&faults, response).await;
+        if permits.is_empty() {
+            return Ok(response);
+        }
+        // A capped fault holds its place until the body, which it may be shaping, is done.
+        Ok(response.map(|b| HoldingBody::new(b, permits).boxed_unsync()))
     }
 
     /// Counts a fault that changed this request or its response.
@@ -376,20 +438,26 @@ fn grpc_abort(g: &crate::faults::GrpcAbort) -> Response<ProxyBody> {
     status_response(200, String::new(), &headers)
 }
 
-/// The faults of `route` that apply to request number `index` with these `parts`, in order:
-/// enabled, acting per request, matching its `when`, and drawn by its probability.
+/// The faults of `route` that apply to request number `index` with these `parts` from
+/// `client`, in order: enabled, acting per request, matching its `when`, and drawn by its
+/// probability. Caps (`max_active`) are not counted here.
 pub fn select_faults(
     rules: &RuleSet,
     route: &str,
     seed: u64,
     parts: &Parts,
     index: u64,
+    client: IpAddr,
 ) -> Vec<Arc<Fault>> {
     rules
         .faults_for(route)
         .filter(|f| f.enabled)
         .filter(|f| f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_)))
-        .filter(|f| f.when.as_ref().is_none_or(|w| matches(w, parts)))
+        .filter(|f| {
+            f.when
+                .as_ref()
+                .is_none_or(|w| w.client_matches(client) && matches(w, parts))
+        })
         .filter(|f| rng::decide(seed, route, &f.name, index, f.probability))
         .cloned()
         .collect()

@@ -159,6 +159,7 @@ pub async fn forward(
                     site.ctx.clone(),
                     Arc::clone(site.route),
                     site.connection,
+                    peer.ip(),
                 );
             }
             let (mut parts, body) = response.into_parts();

@@ -1,8 +1,10 @@
 //! HTTP routes: a reverse proxy (HTTP/1.1 and h2c in, HTTP/1.1 to the upstream) whose faults
 //! act on requests: answer instead of the upstream, delay, drip, cut, drop, rate-limit,
-//! rewrite. `when` selects requests by method, path, headers and query; probability is drawn
-//! per request from the seed.
+//! rewrite. `when` selects requests by client, method, path, headers and query; probability
+//! is drawn per request from the seed. A route with `request_faults: true` also applies the
+//! faults a request asks for in its `x-switchboard-fault` header.
 
+mod asked;
 mod body;
 mod connect;
 mod fault_layer;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::fault_layer::{HttpRoute, NoResponse};
+use crate::proxy::gate::Gate;
 use super::forward;
 use super::state::RouteState;
 use super::throttle::Throttled;
@@ -107,6 +108,7 @@ async fn accept_loop(
             Arc::clone(&route.name),
             route.ctx.seed,
             connection,
+            Gate::new(peer.ip(), Arc::clone(&route.ctx.caps)),
         );
         let route = Arc::clone(&route);
         let span = tracing::debug_span!("http", route = %route.name, %peer);

@@ -1,7 +1,7 @@
 //! `Bandwidth` on HTTP routes: the client connection itself is paced, as on a TCP route. Reads
 //! (client → proxy) follow the faults on the `Upstream` stream, writes (proxy → client) those
-//! on `Downstream`. Whether a fault applies is drawn once per connection; the rules are read
-//! again only when they change.
+//! on `Downstream`. Whether a fault applies is drawn once per connection (and decided by its
+//! `when: (client: ...)` and `max_active`); the rules are read again only when they change.
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::faults::{Bandwidth, FaultKind, rng};
+use crate::proxy::caps::Permit;
+use crate::proxy::gate::Gate;
 use crate::rules::Direction;
 use crate::store::RuleSet;
 
@@ -61,6 +63,9 @@ pub struct Throttled<S> {
     connection: u64,
     up: Pace,
     down: Pace,
+    gate: Gate,
+    /// Places under capped bandwidth faults in force on this connection, by fault name.
+    permits: Vec<(String, Permit)>,
     /// Where a paced read lands first, so that no read takes more than its piece.
     scratch: Vec<u8>,
 }
@@ -73,6 +78,7 @@ impl<S> Throttled<S> {
         route: Arc<str>,
         seed: u64,
         connection: u64,
+        gate: Gate,
     ) -> Self {
         let mut throttled = Throttled {
             inner,
@@ -82,6 +88,8 @@ impl<S> Throttled<S> {
             connection,
             up: Pace::default(),
             down: Pace::default(),
+            gate,
+            permits: Vec::new(),
             scratch: Vec::new(),
         };
         throttled.rules.mark_changed();
@@ -93,23 +101,41 @@ impl<S> Throttled<S> {
             return;
         }
         let rules = Arc::clone(&self.rules.borrow_and_update());
+        let mut held = std::mem::take(&mut self.permits);
+        let mut in_force = Vec::new();
+        for f in rules.faults_for(&self.route) {
+            let FaultKind::Bandwidth(b) = f.kind else {
+                continue;
+            };
+            if !f.enabled
+                || !self.gate.client_allowed(f)
+                || !rng::decide(
+                    self.seed,
+                    &self.route,
+                    &f.name,
+                    self.connection,
+                    f.probability,
+                )
+            {
+                continue;
+            }
+            if f.max_active.is_some() {
+                // A place taken earlier is kept; a new one is taken if the cap has room.
+                match held.iter().position(|(name, _)| *name == f.name) {
+                    Some(i) => self.permits.push(held.swap_remove(i)),
+                    None => match self.gate.admit(f) {
+                        Some(Some(permit)) => self.permits.push((f.name.clone(), permit)),
+                        _ => continue,
+                    },
+                }
+            }
+            in_force.push((f.direction, b));
+        }
         let limit = |stream: Direction| {
-            rules
-                .faults_for(&self.route)
-                .filter(|f| f.enabled && f.direction.covers(stream))
-                .filter(|f| {
-                    rng::decide(
-                        self.seed,
-                        &self.route,
-                        &f.name,
-                        self.connection,
-                        f.probability,
-                    )
-                })
-                .filter_map(|f| match f.kind {
-                    FaultKind::Bandwidth(b) => Some(b),
-                    _ => None,
-                })
+            in_force
+                .iter()
+                .filter(|(direction, _)| direction.covers(stream))
+                .map(|(_, b)| *b)
                 .min_by_key(|b| b.bytes_per_sec)
         };
         self.up.limit = limit(Direction::Upstream);

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::faults::PartitionMode;
 use crate::proxy::ProxyContext;
+use crate::proxy::gate::Gate;
 use crate::proxy::tcp::Plan;
 use crate::store::RuleSet;
 use crate::telemetry::Metrics;
@@ -32,6 +33,7 @@ pub fn spawn(
     ctx: ProxyContext,
     route: Arc<str>,
     connection: u64,
+    client_ip: std::net::IpAddr,
 ) {
     let tracker = ctx.tracker.clone();
     tracker.spawn(async move {
@@ -42,7 +44,12 @@ pub fn spawn(
                 return;
             }
         };
-        let plan = || Plan::new(Arc::clone(&route), connection, ctx.seed, Instant::now());
+        // Three plans watch one tunnel, so none may take a place under a capped fault: the
+        // upgrade request already went through the request phase's caps.
+        let plan = || {
+            Plan::new(Arc::clone(&route), connection, ctx.seed, Instant::now())
+                .with_gate(Gate::client_only(client_ip))
+        };
         let (client_read, client_write) = tokio::io::split(TokioIo::new(client));
         let (upstream_read, upstream_write) = tokio::io::split(TokioIo::new(upstream));
         let up = pump(client_read, upstream_write, plan(), ctx.store.subscribe());

@@ -16,6 +16,8 @@ use super::matcher::{self, Facts};
 use super::replies::{Expect, Injection};
 use super::sql::{self, Statement};
 use crate::faults::{FaultKind, rng};
+use crate::proxy::caps::Permit;
+use crate::proxy::gate::Gate;
 use crate::rules::Fault;
 use crate::store::RuleSet;
 
@@ -57,6 +59,8 @@ pub struct Decision {
     /// Faults that acted when the message was decided on (delays, Shutdown, Drop, Reject);
     /// an SqlError counts when the server's stand-in error is replaced.
     pub fired: Vec<Arc<Fault>>,
+    /// Places under capped faults, held until the message is released.
+    pub permits: Vec<Permit>,
 }
 
 impl Decision {
@@ -71,6 +75,7 @@ impl Decision {
             },
             delay: Duration::ZERO,
             fired: Vec::new(),
+            permits: Vec::new(),
         }
     }
 }
@@ -87,10 +92,11 @@ pub struct Conn<'a> {
     route: &'a str,
     connection: u64,
     seed: u64,
+    gate: Gate,
 }
 
 impl<'a> Conn<'a> {
-    pub fn new(route: &'a str, connection: u64, seed: u64) -> Self {
+    pub fn new(route: &'a str, connection: u64, seed: u64, gate: Gate) -> Self {
         Conn {
             phase: Phase::Startup,
             database: String::new(),
@@ -101,6 +107,7 @@ impl<'a> Conn<'a> {
             route,
             connection,
             seed,
+            gate,
         }
     }
 
@@ -112,6 +119,7 @@ impl<'a> Conn<'a> {
                 step: Step::Answer(Bytes::from_static(backend::NO_ENCRYPTION)),
                 delay: Duration::ZERO,
                 fired: Vec::new(),
+                permits: Vec::new(),
             },
             Startup::Cancel(raw) => {
                 self.phase = Phase::Opaque;
@@ -128,6 +136,7 @@ impl<'a> Conn<'a> {
                 let reject = rules.faults_for(self.route).find_map(|f| match &f.kind {
                     FaultKind::Reject(r)
                         if f.enabled
+                            && self.gate.client_allowed(f)
                             && f.when.as_ref().is_none_or(|w| {
                                 matcher::connection_matches(w, &self.database, &self.user)
                             })
@@ -151,6 +160,7 @@ impl<'a> Conn<'a> {
                         },
                         delay: Duration::ZERO,
                         fired: vec![Arc::clone(fault)],
+                        permits: Vec::new(),
                     },
                     None => Decision::forward(raw, None),
                 }
@@ -235,6 +245,7 @@ impl<'a> Conn<'a> {
             let chosen = self.choose(statement, rules, rng);
             decision.delay += chosen.delay;
             decision.fired.extend(chosen.delayed);
+            decision.permits.extend(chosen.permits);
             let Some((act, fault)) = chosen.act else {
                 continue;
             };
@@ -289,6 +300,7 @@ impl<'a> Conn<'a> {
         let chosen = self.choose(&statement, rules, rng);
         decision.delay = chosen.delay;
         decision.fired = chosen.delayed;
+        decision.permits = chosen.permits;
         match chosen.act {
             Some((Act::Fail(answer), fault)) => {
                 let mut send = BytesMut::new();
@@ -329,7 +341,8 @@ impl<'a> Conn<'a> {
         };
         let mut chosen = Chosen::default();
         for fault in rules.faults_for(self.route) {
-            if !fault.enabled || statement.keyword.is_empty() {
+            if !fault.enabled || statement.keyword.is_empty() || !self.gate.client_allowed(fault)
+            {
                 continue;
             }
             let acts = matches!(
@@ -350,6 +363,15 @@ impl<'a> Conn<'a> {
             if !rng::decide(self.seed, self.route, &fault.name, key, fault.probability) {
                 continue;
             }
+            // An answer already chosen leaves later answering faults out: they take no place.
+            let answers = !matches!(fault.kind, FaultKind::Delay(_));
+            if answers && chosen.act.is_some() {
+                continue;
+            }
+            let Some(permit) = self.gate.admit(fault) else {
+                continue;
+            };
+            chosen.permits.extend(permit);
             let act = match &fault.kind {
                 FaultKind::Delay(d) => {
                     chosen.delay += d.sample(rng);
@@ -394,4 +416,5 @@ struct Chosen {
     delay: Duration,
     delayed: Vec<Arc<Fault>>,
     act: Option<(Act, Arc<Fault>)>,
+    permits: Vec<Permit>,
 }

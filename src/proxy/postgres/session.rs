@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::decide::{Conn, Decision, Phase, Step};
 use super::frontend;
 use super::replies::Replies;
+use crate::proxy::caps::Permit;
 use crate::proxy::message_session::{self, Batch, Dialect, Failed, Io};
 use crate::proxy::read_buffer::{READ_BUF, read_into};
 use crate::proxy::tcp::{Cut, Ending, Plan, Stream};
@@ -47,6 +48,7 @@ pub struct Session<'a> {
 impl Session<'_> {
     /// Runs until both directions are done or something ends the connection.
     pub async fn run(self, rules: &mut watch::Receiver<Arc<RuleSet>>) -> Ending {
+        let gate = self.plan.gate().clone();
         let io = Io {
             client: self.client,
             upstream: self.upstream,
@@ -60,7 +62,12 @@ impl Session<'_> {
             partial: BytesMut::from(&self.initial[..]),
             held: VecDeque::new(),
             ended: false,
-            conn: Conn::new(self.route, self.connection, self.seed),
+            conn: Conn::new(
+                self.route,
+                self.connection,
+                self.seed,
+                gate,
+            ),
             flushed: false,
             replies: Replies::new(self.statements.clone(), self.metrics),
             statements: self.statements,
@@ -75,6 +82,8 @@ struct Held {
     due: Instant,
     asked: Instant,
     step: Step,
+    /// Its places under capped faults, given back when it is released.
+    _permits: Vec<Permit>,
 }
 
 /// The PostgreSQL side of a session: what has been read and not yet sent on, and the
@@ -111,7 +120,7 @@ impl<'a> Dialect for Postgres<'a> {
                 io.metrics.fault_fired(&fault.name, fault.kind.name());
             }
             let due = now + decision.delay;
-            self.hold(due, now, decision.step);
+            self.hold(due, now, decision.step, decision.permits);
         }
         if self.partial.is_empty() && self.partial.capacity() > READ_BUF {
             // A large message has gone; an idle connection keeps no buffer.
@@ -120,7 +129,7 @@ impl<'a> Dialect for Postgres<'a> {
         if self.ended && !self.partial.is_empty() {
             // A message cut short by the client's end: pass its bytes on all the same.
             let send = self.partial.split().freeze();
-            self.hold(now, now, forward_raw(send));
+            self.hold(now, now, forward_raw(send), Vec::new());
         }
         Ok(())
     }
@@ -197,9 +206,14 @@ impl<'a> Dialect for Postgres<'a> {
 
 impl Postgres<'_> {
     /// Queues a message behind those held before it.
-    fn hold(&mut self, due: Instant, asked: Instant, step: Step) {
+    fn hold(&mut self, due: Instant, asked: Instant, step: Step, permits: Vec<Permit>) {
         let due = self.held.back().map_or(due, |h| due.max(h.due));
-        self.held.push_back(Held { due, asked, step });
+        self.held.push_back(Held {
+            due,
+            asked,
+            step,
+            _permits: permits,
+        });
     }
 
     /// The decision on the next whole message in the client's bytes, if there is one.

@@ -22,6 +22,7 @@ use super::state::{Act, Step};
 use crate::faults::{FaultKind, Scope, rng};
 use crate::proxy::message_session::{self, Batch, Dialect, Failed, Io};
 use crate::proxy::read_buffer::{READ_BUF, read_into};
+use crate::proxy::caps::Permit;
 use crate::proxy::tcp::{Cut, Ending, Plan, Stream};
 use crate::rules::Fault;
 use crate::store::RuleSet;
@@ -42,6 +43,8 @@ struct Held {
     step: Step,
     /// How the command counts when it is answered here or dropped.
     outcome: CommandOutcome,
+    /// Its places under capped faults, given back when it is released.
+    _permits: Vec<Permit>,
 }
 
 /// An open connection between a Redis client and its server.
@@ -147,6 +150,7 @@ impl Dialect for Redis<'_> {
                     hello: false,
                 },
                 outcome: CommandOutcome::Ok,
+                _permits: Vec::new(),
             });
         }
         Ok(())
@@ -212,7 +216,7 @@ impl Redis<'_> {
         self.count += 1;
         let args = command.args();
         let name = command.name();
-        let chosen = self.choose(rules, &args, index, &mut io.rng);
+        let mut chosen = self.choose(rules, &args, index, &io.plan, &mut io.rng);
         let act = chosen.act.as_ref().map(|(act, _)| act.clone());
         let (step, acted) = self.replies.state(|s| s.admit(&name, &args, act));
         let mut outcome = CommandOutcome::InjectedError;
@@ -234,18 +238,30 @@ impl Redis<'_> {
             raw: command.raw,
             step,
             outcome,
+            _permits: std::mem::take(&mut chosen.permits),
         });
     }
 
     /// The faults that act on command number `index`: its delay, and what answers it.
-    fn choose(&self, rules: &RuleSet, args: &[&[u8]], index: u64, rng: &mut StdRng) -> Chosen {
+    fn choose(
+        &self,
+        rules: &RuleSet,
+        args: &[&[u8]],
+        index: u64,
+        plan: &Plan,
+        rng: &mut StdRng,
+    ) -> Chosen {
         let mut chosen = Chosen::default();
         let mut facts = None;
         // Each command's draw is keyed by the connection and the command's place on it.
         let key = (self.connection << 32) ^ index;
         for fault in rules.faults_for(self.route) {
             let acts_on_commands = matches!(fault.kind.scope(), Scope::Command | Scope::Request);
-            if !fault.enabled || !acts_on_commands || args.is_empty() {
+            if !fault.enabled
+                || !acts_on_commands
+                || args.is_empty()
+                || !plan.gate().client_allowed(fault)
+            {
                 continue;
             }
             if let Some(when) = &fault.when {
@@ -257,6 +273,15 @@ impl Redis<'_> {
             if !rng::decide(self.seed, self.route, &fault.name, key, fault.probability) {
                 continue;
             }
+            // An answer already chosen leaves later answering faults out: they take no place.
+            let answers = !matches!(fault.kind, FaultKind::Delay(_));
+            if answers && chosen.act.is_some() {
+                continue;
+            }
+            let Some(permit) = plan.gate().admit(fault) else {
+                continue;
+            };
+            chosen.permits.extend(permit);
             match &fault.kind {
                 FaultKind::Delay(d) => {
                     chosen.delay += d.sample(rng);
@@ -290,4 +315,5 @@ struct Chosen {
     delay: Duration,
     delayed: Vec<Arc<Fault>>,
     act: Option<(Act, Arc<Fault>)>,
+    permits: Vec<Permit>,
 }

@@ -10,14 +10,16 @@ use tokio::sync::watch;
 use super::plan::{Cut, Plan};
 use super::session::{Ending, Session};
 use crate::faults::PartitionMode;
+use crate::proxy::gate::Gate;
 use crate::proxy::{ProxyContext, postgres, redis};
 use crate::rules::Protocol;
 use crate::store::RuleSet;
 use crate::telemetry::{Failure, RouteStats};
 
-/// Serves one client of `route` until the connection ends.
+/// Serves one client of `route`, connected from `peer`, until the connection ends.
 pub async fn serve(
     client: TcpStream,
+    peer: std::net::SocketAddr,
     route: Arc<str>,
     protocol: Protocol,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -27,7 +29,8 @@ pub async fn serve(
     let stats = ctx.metrics.route(&route);
     let _open = stats.connection_opened();
     let mut rules = ctx.store.subscribe();
-    let mut plan = Plan::new(Arc::clone(&route), connection, ctx.seed, Instant::now());
+    let mut plan = Plan::new(Arc::clone(&route), connection, ctx.seed, Instant::now())
+        .with_gate(Gate::new(peer.ip(), Arc::clone(&ctx.caps)));
     plan.refresh(&rules.borrow_and_update(), Instant::now(), &ctx.metrics);
 
     let accepted = Instant::now();

@@ -141,7 +141,7 @@ async fn accept_loop(
                     let connection = next_connection;
                     next_connection += 1;
                     let span = tracing::debug_span!("conn", route = %route, %peer, id = connection);
-                    let task = conn::serve(client, Arc::clone(&route), protocol, tls.clone(), connection, ctx.clone());
+                    let task = conn::serve(client, peer, Arc::clone(&route), protocol, tls.clone(), connection, ctx.clone());
                     ctx.tracker.spawn(task.instrument(span));
                 }
                 Err(e) => {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 
 use crate::faults::{Bandwidth, FaultKind, PartitionMode, Scope, Slicer, rng};
+use crate::proxy::caps::Permit;
+use crate::proxy::gate::Gate;
 use crate::rules::{Direction, Fault};
 use crate::store::RuleSet;
 use crate::telemetry::Metrics;
@@ -21,6 +23,8 @@ struct ActiveFault {
     since: Instant,
     /// Bytes passed on the fault's stream since it took hold (for LimitData).
     passed: u64,
+    /// The connection's place under the fault's `max_active`, held while it is in force.
+    permit: Option<Permit>,
 }
 
 /// How a connection must end because of a fault.
@@ -41,6 +45,7 @@ pub struct Plan {
     opened: Instant,
     active: Vec<ActiveFault>,
     route_gone: bool,
+    gate: Gate,
 }
 
 impl Plan {
@@ -53,12 +58,24 @@ impl Plan {
             opened,
             active: Vec::new(),
             route_gone: false,
+            gate: Gate::default(),
         }
     }
 
     /// The RNG for this connection's per-chunk draws.
     pub fn chunk_rng(&self) -> StdRng {
         rng::connection_rng(self.seed, &self.route, self.connection)
+    }
+
+    /// The same plan for a connection whose client and caps `gate` holds.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// The connection's client and where capped faults are counted.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// Recomputes what is in force from `rules`, counting faults that newly took hold.
@@ -70,6 +87,7 @@ impl Plan {
             let per_command = matches!(fault.kind.scope(), Scope::Request | Scope::Command);
             if per_command
                 || !fault.enabled
+                || !self.gate.client_allowed(fault)
                 || !rng::decide(
                     self.seed,
                     &self.route,
@@ -84,18 +102,34 @@ impl Plan {
                 a.fault.name == fault.name
                     && std::mem::discriminant(&a.fault.kind) == std::mem::discriminant(&fault.kind)
             });
-            let (since, passed) = match kept {
-                Some(i) => (self.active[i].since, self.active[i].passed),
+            let (since, passed, permit) = match kept {
+                Some(i) => {
+                    let a = &mut self.active[i];
+                    (a.since, a.passed, a.permit.take())
+                }
                 None => {
+                    let Some(permit) = self.gate.admit(fault) else {
+                        continue;
+                    };
                     metrics.fault_fired(&fault.name, fault.kind.name());
                     tracing::debug!(fault = %fault.name, "fault took hold");
-                    (now, 0)
+                    (now, 0, permit)
                 }
+            };
+            // A fault that gained a cap while in force takes a place now, or lets go.
+            let permit = match (permit, fault.max_active) {
+                (None, Some(_)) => match self.gate.admit(fault) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                (permit, Some(_)) => permit,
+                (_, None) => None,
             };
             next.push(ActiveFault {
                 fault: Arc::clone(fault),
                 since,
                 passed,
+                permit,
             });
         }
         self.active = next;
@@ -157,14 +191,15 @@ impl Plan {
             .collect()
     }
 
-    /// The tightest bandwidth limit on `stream`.
-    pub fn bandwidth(&self, stream: Direction) -> Option<Bandwidth> {
+    /// The tightest bandwidth limit on `stream`, with the fault it comes from (a shared
+    /// budget is counted by the fault's name).
+    pub fn bandwidth(&self, stream: Direction) -> Option<(Bandwidth, &Arc<Fault>)> {
         self.on_stream(stream)
             .filter_map(|a| match &a.fault.kind {
-                FaultKind::Bandwidth(b) => Some(*b),
+                FaultKind::Bandwidth(b) => Some((*b, &a.fault)),
                 _ => None,
             })
-            .min_by_key(|b| b.bytes_per_sec)
+            .min_by_key(|(b, _)| b.bytes_per_sec)
     }
 
     /// The first slicer on `stream`.

@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::Shutdown;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -20,6 +21,8 @@ use tokio::net::TcpStream;
 
 use super::plan::Plan;
 use super::splice;
+use crate::faults::Bandwidth;
+use crate::proxy::caps::Share;
 use crate::rules::Direction;
 use crate::telemetry::RouteStats;
 
@@ -90,6 +93,8 @@ pub struct Stream {
     pub write_blocked: bool,
     gate: Option<Instant>,
     bandwidth_next: Option<Instant>,
+    /// This stream's part of a shared bandwidth budget, held while it has bytes waiting.
+    share: Option<(Arc<str>, Share)>,
     limit_reached: bool,
     /// Bulk is flowing with nothing to shape it: move it with splice(2).
     bulk: bool,
@@ -114,6 +119,7 @@ impl Stream {
             write_blocked: false,
             gate: None,
             bandwidth_next: None,
+            share: None,
             limit_reached: false,
             bulk: false,
             pipe: None,
@@ -356,10 +362,7 @@ impl Stream {
             }
             self.release_pipe();
         }
-        let bandwidth = plan.bandwidth(self.direction);
-        if bandwidth.is_none() {
-            self.bandwidth_next = None;
-        }
+        let bandwidth = self.pace(plan);
         let slicer = plan.slicer(self.direction);
         while let Some(head) = self.queue.front_mut() {
             if head.due > now || self.gate.is_some_and(|g| g > now) {
@@ -407,8 +410,12 @@ impl Stream {
                 self.queue.pop_front();
             }
         }
-        if self.queue.is_empty() && self.ring.capacity() > KEEP_RING {
-            self.ring = VecDeque::new();
+        if self.queue.is_empty() {
+            // Nothing waits: this connection takes no part of a shared budget until it has.
+            self.share = None;
+            if self.ring.capacity() > KEEP_RING {
+                self.ring = VecDeque::new();
+            }
         }
         if self.queue.is_empty()
             && self.in_pipe == 0
@@ -420,6 +427,30 @@ impl Stream {
             self.shut = true;
         }
         Ok(())
+    }
+
+    /// The rate this stream is paced at now, if any: a shared budget is split evenly among
+    /// the route's connections that have bytes waiting under it, this one counted in.
+    fn pace(&mut self, plan: &Plan) -> Option<Bandwidth> {
+        let Some((limit, fault)) = plan.bandwidth(self.direction) else {
+            self.bandwidth_next = None;
+            self.share = None;
+            return None;
+        };
+        let caps = plan.gate().caps().filter(|_| limit.shared);
+        let Some(caps) = caps else {
+            self.share = None;
+            return Some(limit);
+        };
+        let joined = self
+            .share
+            .as_ref()
+            .is_some_and(|(name, _)| **name == *fault.name);
+        if !joined {
+            self.share = Some((Arc::from(fault.name.as_str()), caps.join_share(&fault.name)));
+        }
+        let sharers = self.share.as_ref().map_or(1, |(_, s)| s.sharers());
+        Some(limit.share(sharers))
     }
 
     /// When this stream next needs attention without any socket event.
