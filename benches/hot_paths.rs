@@ -61,7 +61,14 @@ fn rule_matching(c: &mut Criterion) {
             let mut index = 0u64;
             b.iter(|| {
                 index += 1;
-                black_box(select_faults(&rules, "api", 7, black_box(&parts), index, client))
+                black_box(select_faults(
+                    &rules,
+                    "api",
+                    7,
+                    black_box(&parts),
+                    index,
+                    client,
+                ))
             })
         });
     }

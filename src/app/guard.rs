@@ -77,7 +77,12 @@ pub fn judge(guard: &Guard, window: Tally) -> (Option<f64>, bool) {
     if window.total == 0 {
         return (None, false);
     }
-    let failed = window.failed + if guard.count_injected { window.injected } else { 0 };
+    let failed = window.failed
+        + if guard.count_injected {
+            window.injected
+        } else {
+            0
+        };
     let rate = failed.min(window.total) as f64 / window.total as f64;
     let enough = window.total >= guard.min_requests;
     (Some(rate), enough && rate > guard.max_error_rate)

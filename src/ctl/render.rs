@@ -199,7 +199,9 @@ pub fn status(s: &Value) -> String {
             out.push_str(&format!(
                 "  tripped at {} (rate {}): lifted {}\n",
                 text(&trip["at"]),
-                trip["error_rate"].as_f64().map_or(String::new(), |r| format!("{r:.2}")),
+                trip["error_rate"]
+                    .as_f64()
+                    .map_or(String::new(), |r| format!("{r:.2}")),
                 lifted.join(", ")
             ));
         }

@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(held.len(), 3);
         assert!(caps.try_acquire("f", 3).is_none(), "a fourth is refused");
         assert_eq!(caps.active("f"), 3);
-        assert!(caps.try_acquire("g", 3).is_some(), "another fault counts apart");
+        assert!(
+            caps.try_acquire("g", 3).is_some(),
+            "another fault counts apart"
+        );
         drop(held);
         assert_eq!(caps.active("f"), 0);
         assert!(caps.try_acquire("f", 3).is_some());

@@ -18,7 +18,9 @@ impl ClientNet {
     /// `10.1.2.3/16` is more likely a typo for a host than a network.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!("client {text:?} is not an IP address or CIDR network (e.g. \"127.0.0.2\" or \"10.1.0.0/16\")")
+            format!(
+                "client {text:?} is not an IP address or CIDR network (e.g. \"127.0.0.2\" or \"10.1.0.0/16\")"
+            )
         };
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),

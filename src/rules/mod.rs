@@ -16,9 +16,9 @@ mod targeting;
 mod validate;
 
 pub use error::{Problem, RulesError};
+pub use guard::{MAX_WINDOW, MIN_WINDOW};
 pub(crate) use load::ron_options;
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
-pub use guard::{MAX_WINDOW, MIN_WINDOW};
 pub use model::{
     ClientNet, Direction, Fault, Guard, GuardAction, Match, Pattern, Protocol, Route,
     RouteTimeouts, RulesFile, TlsFiles, client_allowed,

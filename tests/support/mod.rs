@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod breaker_app;
+pub mod from;
 pub mod http_upstream;
 pub mod process;
 pub mod upstream;

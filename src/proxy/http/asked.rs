@@ -95,9 +95,8 @@ pub fn parse(text: &str, route: &str) -> Result<Vec<Arc<Fault>>, AskedError> {
 const USAGE: &str = "it takes abort=STATUS, delay=DURATION, response-delay=DURATION, drop, slow-body=BYTES_PER_SEC or truncate=BYTES, comma-separated";
 
 fn kind_of(key: &str, value: Option<&str>) -> Result<FaultKind, AskedError> {
-    let needs = |what: &str| {
-        value.ok_or_else(|| AskedError(format!("{key} needs a value: {key}={what}")))
-    };
+    let needs =
+        |what: &str| value.ok_or_else(|| AskedError(format!("{key} needs a value: {key}={what}")));
     let number = |what: &str| -> Result<u64, AskedError> {
         let v = needs(what)?;
         v.parse()
@@ -194,7 +193,10 @@ mod tests {
                 jitter_ms: 0
             })
         );
-        assert_eq!(got[1].1, FaultKind::ResponseDelay(ResponseDelay { ms: 1000 }));
+        assert_eq!(
+            got[1].1,
+            FaultKind::ResponseDelay(ResponseDelay { ms: 1000 })
+        );
         assert_eq!(
             got[2].1,
             FaultKind::SlowBody(SlowBody {

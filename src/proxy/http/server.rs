@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::fault_layer::{HttpRoute, NoResponse};
-use crate::proxy::gate::Gate;
 use super::forward;
 use super::state::RouteState;
 use super::throttle::Throttled;
 use super::watchdog::{self, Activity, ConnTimeouts, Ended, Guarded, WatchedIo};
 use crate::proxy::accept::AcceptErrors;
+use crate::proxy::gate::Gate;
 use crate::proxy::tcp::RouteHandle;
 use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::Route;

@@ -341,8 +341,7 @@ impl<'a> Conn<'a> {
         };
         let mut chosen = Chosen::default();
         for fault in rules.faults_for(self.route) {
-            if !fault.enabled || statement.keyword.is_empty() || !self.gate.client_allowed(fault)
-            {
+            if !fault.enabled || statement.keyword.is_empty() || !self.gate.client_allowed(fault) {
                 continue;
             }
             let acts = matches!(

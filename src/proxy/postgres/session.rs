@@ -62,12 +62,7 @@ impl Session<'_> {
             partial: BytesMut::from(&self.initial[..]),
             held: VecDeque::new(),
             ended: false,
-            conn: Conn::new(
-                self.route,
-                self.connection,
-                self.seed,
-                gate,
-            ),
+            conn: Conn::new(self.route, self.connection, self.seed, gate),
             flushed: false,
             replies: Replies::new(self.statements.clone(), self.metrics),
             statements: self.statements,
