@@ -71,21 +71,32 @@ impl Tally {
     }
 }
 
-/// What a guard makes of a window's outcomes: the failure rate if there are enough of them to
-/// judge, and whether it is over what the guard allows.
-pub fn judge(guard: &Guard, window: Tally) -> (Option<f64>, bool) {
-    if window.total == 0 {
-        return (None, false);
+/// What a guard makes of a window's outcomes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    /// The outcomes it counts: without `count_injected`, those a fault made fail are left out
+    /// altogether, so that injected failures neither trip it nor dilute real ones.
+    pub outcomes: u64,
+    /// The share of them that failed; none while there are none.
+    pub rate: Option<f64>,
+    /// Whether there are enough of them and the rate is over what the guard allows.
+    pub over: bool,
+}
+
+/// Judges one window's outcomes against `guard`.
+pub fn judge(guard: &Guard, window: Tally) -> Judgement {
+    let (failed, outcomes) = if guard.count_injected {
+        (window.failed + window.injected, window.total)
+    } else {
+        (window.failed, window.total.saturating_sub(window.injected))
+    };
+    let rate = (outcomes > 0).then(|| failed.min(outcomes) as f64 / outcomes as f64);
+    let over = outcomes >= guard.min_requests && rate.is_some_and(|r| r > guard.max_error_rate);
+    Judgement {
+        outcomes,
+        rate,
+        over,
     }
-    let failed = window.failed
-        + if guard.count_injected {
-            window.injected
-        } else {
-            0
-        };
-    let rate = failed.min(window.total) as f64 / window.total as f64;
-    let enough = window.total >= guard.min_requests;
-    (Some(rate), enough && rate > guard.max_error_rate)
 }
 
 /// A guard as `/v1/status` shows it.
@@ -182,7 +193,11 @@ impl Switchboard {
             let tally = Tally::of(self.metrics(), route);
             let history = histories.entry(route.name.clone()).or_default();
             let window = history.push(now, tally, guard.window);
-            let (rate, over) = judge(&guard, window);
+            let Judgement {
+                outcomes,
+                rate,
+                over,
+            } = judge(&guard, window);
             let on = rules.faults_for(&route.name).any(|f| f.enabled);
             let mut tripped = self.last_trip(&route.name);
             if over && on {
@@ -195,7 +210,7 @@ impl Switchboard {
                         route: route.name.clone(),
                         error_rate,
                         max_error_rate: guard.max_error_rate,
-                        outcomes: window.total,
+                        outcomes,
                         window: humantime::format_duration(guard.window).to_string(),
                         lifted: lifted.clone(),
                     },
@@ -214,7 +229,7 @@ impl Switchboard {
                 max_error_rate: guard.max_error_rate,
                 window: humantime::format_duration(guard.window).to_string(),
                 error_rate: rate,
-                outcomes: window.total,
+                outcomes,
                 tripped,
             });
         }
@@ -301,16 +316,26 @@ mod tests {
     #[test]
     fn judging_a_window() {
         let cases = [
-            (guard(0.5, false), tally(0, 0, 0), None, false),
-            (guard(0.5, false), tally(9, 9, 0), Some(1.0), false),
-            (guard(0.5, false), tally(10, 5, 0), Some(0.5), false),
-            (guard(0.5, false), tally(10, 6, 0), Some(0.6), true),
-            (guard(0.5, false), tally(10, 0, 10), Some(0.0), false),
-            (guard(0.5, true), tally(10, 0, 10), Some(1.0), true),
-            (guard(0.0, false), tally(10, 1, 0), Some(0.1), true),
+            (guard(0.5, false), tally(0, 0, 0), 0, None, false),
+            (guard(0.5, false), tally(9, 9, 0), 9, Some(1.0), false),
+            (guard(0.5, false), tally(10, 5, 0), 10, Some(0.5), false),
+            (guard(0.5, false), tally(10, 6, 0), 10, Some(0.6), true),
+            (guard(0.5, false), tally(10, 0, 10), 0, None, false),
+            (guard(0.5, false), tally(30, 10, 10), 20, Some(0.5), false),
+            (guard(0.5, false), tally(30, 11, 10), 20, Some(0.55), true),
+            (guard(0.5, true), tally(10, 0, 10), 10, Some(1.0), true),
+            (guard(0.0, false), tally(10, 1, 0), 10, Some(0.1), true),
         ];
-        for (g, t, rate, over) in cases {
-            assert_eq!(judge(&g, t), (rate, over), "{t:?} against {g:?}");
+        for (g, t, outcomes, rate, over) in cases {
+            assert_eq!(
+                judge(&g, t),
+                Judgement {
+                    outcomes,
+                    rate,
+                    over
+                },
+                "{t:?} against {g:?}"
+            );
         }
     }
 

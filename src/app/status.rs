@@ -92,6 +92,12 @@ pub struct RouteInfo {
     pub commands: Option<crate::telemetry::CommandStatsSnapshot>,
     /// The faults attached to it.
     pub faults: Vec<String>,
+    /// HTTP routes: whether requests may ask for faults of their own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub request_faults: bool,
+    /// Its guard, if it has one (`/v1/status` shows the guard's rate and trips).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::rules::Guard>,
 }
 
 impl Switchboard {
@@ -125,6 +131,8 @@ impl Switchboard {
                 )
                 .then(|| self.metrics().command_route(&r.name).snapshot()),
                 faults: rules.faults_for(&r.name).map(|f| f.name.clone()).collect(),
+                request_faults: r.request_faults,
+                guard: r.guard,
             })
             .collect()
     }

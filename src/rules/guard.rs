@@ -20,7 +20,8 @@ pub struct Guard {
     #[serde(default)]
     pub then: GuardAction,
     /// Whether failures a fault injected (an `Abort`, a `Drop`, a `ResetPeer`, an injected
-    /// Redis error) count too. Off: only what the dependency or the network did counts.
+    /// Redis error) count too. Off: they are left out of the rate altogether, and only what
+    /// the dependency or the network did counts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub count_injected: bool,
     /// Fewer outcomes than this in the window never trip it: one failed request out of one is
