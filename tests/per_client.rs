@@ -2,6 +2,7 @@
 //! client's connections, requests and commands only, on every kind of route. Two clients
 //! connect from 127.0.0.1 and 127.0.0.2 (both loopback on Linux) through the same route.
 
+mod pg;
 mod rd;
 mod support;
 
@@ -113,6 +114,42 @@ async fn a_redis_command_fault_aimed_at_one_client() {
         let replies = rd::read_replies(&mut client, 1).await;
         assert_eq!(rd::text(&replies), [want], "GET from {source}");
     }
+}
+
+#[tokio::test]
+async fn a_sql_fault_aimed_at_one_client() {
+    let server = pg::PgServer::start("per-client").await;
+    let fault = r#"(name: "read-only-for-two", route: "orders-db", when: (client: ["127.0.0.2"], statement: ["@write"]),
+        kind: SqlError(code: "25006", message: "cannot execute {statement} in a read-only transaction"))"#;
+    let sb = spawn_switchboard(&pg::pg_route(server.addr, fault)).await;
+    let addr = sb.addr("orders-db").await;
+    let insert = "INSERT INTO orders (item) VALUES ('x')";
+    let mut aimed = pg::Raw::over(connect_from("127.0.0.2", addr).await, "shop")
+        .await
+        .expect("startup from 127.0.0.2");
+    let mut other = pg::Raw::over(connect_from("127.0.0.1", addr).await, "shop")
+        .await
+        .expect("startup from 127.0.0.1");
+    let refused = aimed.query(insert).await.expect("answer");
+    assert!(
+        refused
+            .iter()
+            .any(|m| matches!(m, pg::Seen::Error(_, code, _) if code == "25006")),
+        "{refused:?}"
+    );
+    let done = other.query(insert).await.expect("answer");
+    assert!(
+        done.contains(&pg::Seen::Complete("INSERT 0 1".into())),
+        "{done:?}"
+    );
+    let read = aimed
+        .query("SELECT count(*) FROM orders")
+        .await
+        .expect("answer");
+    assert!(
+        !read.iter().any(|m| matches!(m, pg::Seen::Error(..))),
+        "reads pass for the aimed client: {read:?}"
+    );
 }
 
 #[tokio::test]

@@ -250,7 +250,11 @@ pub struct Raw {
 impl Raw {
     /// Connects to `database` and reads up to the first ReadyForQuery.
     pub async fn connect(addr: SocketAddr, database: &str) -> std::io::Result<Raw> {
-        let socket = TcpStream::connect(addr).await?;
+        Raw::over(TcpStream::connect(addr).await?, database).await
+    }
+
+    /// Starts up on `socket`, already connected, and reads up to the first ReadyForQuery.
+    pub async fn over(socket: TcpStream, database: &str) -> std::io::Result<Raw> {
         let mut raw = Raw {
             socket,
             buf: BytesMut::new(),
