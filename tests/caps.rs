@@ -190,13 +190,6 @@ async fn caps_that_cannot_hold_are_refused_with_the_field_named() {
         ),
     ];
     for (text, needle) in table {
-        let err = switchboard::rules::load_texts(
-            &[("t.ron".into(), text.to_string())],
-            Default::default(),
-        )
-        .expect_err("rejected");
-        let message = err.to_string();
-        assert!(message.starts_with("t.ron:"), "{message}");
-        assert!(message.contains(needle), "{message} should say {needle}");
+        support::assert_rejected(text, needle);
     }
 }

@@ -213,18 +213,10 @@ async fn guards_that_cannot_hold_are_refused() {
         let text = format!(
             r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1", guard: ({guard}))])"#
         );
-        let err = switchboard::rules::load_texts(&[("t.ron".into(), text)], Default::default())
-            .expect_err("rejected");
-        let message = err.to_string();
-        assert!(message.starts_with("t.ron:"), "{message}");
-        assert!(message.contains(needle), "{message} should say {needle}");
+        support::assert_rejected(&text, needle);
     }
-    let text = r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1", request_faults: true)])"#;
-    let err = switchboard::rules::load_texts(&[("t.ron".into(), text.into())], Default::default())
-        .expect_err("rejected");
-    assert!(
-        err.to_string()
-            .contains("request_faults reads an HTTP header"),
-        "{err}"
+    support::assert_rejected(
+        r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1", request_faults: true)])"#,
+        "request_faults reads an HTTP header",
     );
 }

@@ -565,14 +565,7 @@ async fn kinds_must_fit_the_route_protocol() {
         ),
     ];
     for (text, needle) in table {
-        let err = switchboard::rules::load_texts(
-            &[("t.ron".into(), text.to_string())],
-            Default::default(),
-        )
-        .expect_err("rejected");
-        let message = err.to_string();
-        assert!(message.starts_with("t.ron:"), "{message}");
-        assert!(message.contains(needle), "{message} should say {needle}");
+        support::assert_rejected(text, needle);
     }
 }
 

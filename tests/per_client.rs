@@ -177,14 +177,7 @@ async fn client_conditions_are_checked_where_the_fault_is_decided() {
         ),
     ];
     for (text, needle) in table {
-        let err = switchboard::rules::load_texts(
-            &[("t.ron".into(), text.to_string())],
-            Default::default(),
-        )
-        .expect_err("rejected");
-        let message = err.to_string();
-        assert!(message.starts_with("t.ron:"), "{message}");
-        assert!(message.contains(needle), "{message} should say {needle}");
+        support::assert_rejected(text, needle);
     }
     // What is valid: client on a Tcp route, beside other conditions on the others.
     let ok = r#"(routes: [(name: "t", protocol: Tcp, listen: "127.0.0.1:1", upstream: "h:1"),

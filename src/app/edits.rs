@@ -218,7 +218,7 @@ impl Switchboard {
 
     /// Puts in force `current` with `names` switched off (their overrides already say so),
     /// copying only what changes, and announces each (as expired when `source` is a TTL).
-    pub(super) fn switch_off(
+    fn switch_off(
         &self,
         current: &RuleSet,
         names: &[String],
@@ -276,20 +276,24 @@ impl Switchboard {
         if due.is_empty() {
             return;
         }
-        // Switching faults off needs no validation and changes only them.
-        let state = &mut *state;
-        for name in &due {
+        self.turn_off(&mut state, &rules, &due, EventSource::Ttl);
+    }
+
+    /// Switches `names` off in the overrides and puts that in force, announced as `source`
+    /// did it. Switching faults off needs no validation and changes only them.
+    pub(super) fn turn_off(
+        &self,
+        state: &mut State,
+        rules: &RuleSet,
+        names: &[String],
+        source: EventSource,
+    ) {
+        for name in names {
             let _ = state
                 .overrides
                 .update(name, &state.files, |f| f.enabled = false, Some(None));
         }
-        self.switch_off(
-            &rules,
-            &due,
-            &mut state.overrides,
-            &state.files,
-            EventSource::Ttl,
-        );
+        self.switch_off(rules, names, &mut state.overrides, &state.files, source);
     }
 
     fn fault_in(&self, rules: &RuleSet, name: &str) -> Result<FaultInfo, ChangeError> {

@@ -248,20 +248,7 @@ impl Switchboard {
         if on.is_empty() {
             return on;
         }
-        // Switching faults off needs no validation and changes only them.
-        let state = &mut *state;
-        for name in &on {
-            let _ = state
-                .overrides
-                .update(name, &state.files, |f| f.enabled = false, Some(None));
-        }
-        self.switch_off(
-            &rules,
-            &on,
-            &mut state.overrides,
-            &state.files,
-            EventSource::Guard,
-        );
+        self.turn_off(&mut state, &rules, &on, EventSource::Guard);
         on
     }
 

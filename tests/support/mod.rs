@@ -180,6 +180,19 @@ impl AsRef<std::ffi::OsStr> for Scratch {
     }
 }
 
+/// Asserts that the rules file `text` (as `t.ron`) is rejected with `file:line:col` and a
+/// message containing `needle`.
+pub fn assert_rejected(text: &str, needle: &str) {
+    let err = load_texts(
+        &[(PathBuf::from("t.ron"), text.to_string())],
+        LoadOptions::default(),
+    )
+    .expect_err("rejected");
+    let message = err.to_string();
+    assert!(message.starts_with("t.ron:"), "{message}");
+    assert!(message.contains(needle), "{message} should say {needle}");
+}
+
 /// Polls `condition` until it holds or `deadline` passes; panics with `what` then.
 pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut condition: F)
 where
