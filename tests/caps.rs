@@ -193,3 +193,64 @@ async fn caps_that_cannot_hold_are_refused_with_the_field_named() {
         support::assert_rejected(text, needle);
     }
 }
+
+#[tokio::test]
+async fn the_api_sets_patches_and_refuses_caps_and_clients() {
+    let sb = spawn_switchboard(&route_with("db", upstream::echo().await, "")).await;
+    let api = sb.api();
+    let created = api
+        .post(
+            "/v1/faults",
+            serde_json::json!({
+                "name": "capped", "route": "db", "kind": {"Latency": {"ms": 10}},
+                "max_active": 2, "when": {"client": ["127.0.0.2"]}
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["max_active"], 2);
+    assert_eq!(created.body["active"], 0);
+    assert_eq!(created.body["when"]["client"][0], "127.0.0.2");
+
+    let patched = api
+        .patch("/v1/faults/capped", serde_json::json!({"max_active": 7}))
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(patched.body["max_active"], 7);
+    let lifted = api
+        .patch("/v1/faults/capped", serde_json::json!({"max_active": null}))
+        .await;
+    assert_eq!(lifted.status, 200);
+    assert!(lifted.body.get("max_active").is_none(), "{:?}", lifted.body);
+    assert!(lifted.body.get("active").is_none(), "{:?}", lifted.body);
+
+    for (body, field) in [
+        (
+            serde_json::json!({"name": "z", "route": "db", "kind": {"Latency": {"ms": 1}}, "max_active": 0}),
+            "max_active",
+        ),
+        (
+            serde_json::json!({"name": "z", "route": "db", "kind": {"Latency": {"ms": 1}}, "when": {"client": ["nope"]}}),
+            "when.client",
+        ),
+        (
+            serde_json::json!({"name": "z", "route": "db", "kind": {"Latency": {"ms": 1}}, "when": {"path": "/x"}}),
+            "when",
+        ),
+    ] {
+        let refused = api.post("/v1/faults", body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
+        let named = refused.body["field"].as_str().unwrap_or_default();
+        assert!(
+            named.starts_with(field),
+            "{body}: field {named:?} in {:?}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        api.patch("/v1/faults/capped", serde_json::json!({"max_active": 0}))
+            .await
+            .status,
+        400
+    );
+}

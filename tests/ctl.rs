@@ -211,3 +211,70 @@ async fn watch_follows_events() {
     assert_eq!(event["fault"], "file-slow");
     assert_eq!(event["source"], "api");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_aims_a_fault_at_clients_and_caps_it() {
+    let sb = spawn_switchboard(&route_with("r", upstream::echo().await, "")).await;
+    let out = ctl(
+        &sb,
+        &[
+            "--json",
+            "add",
+            "canary-slow",
+            "--route",
+            "r",
+            "--client",
+            "127.0.0.2,10.1.4.0/24",
+            "--max-active",
+            "5",
+            "Latency(ms: 300)",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("fault JSON");
+    assert_eq!(
+        shown["when"],
+        json!({"client": ["127.0.0.2", "10.1.4.0/24"]})
+    );
+    assert_eq!(shown["max_active"], 5);
+    assert_eq!(shown["active"], 0);
+    let fault = sb.app.fault("canary-slow").expect("added");
+    assert_eq!(fault.fault.max_active, Some(5));
+
+    // A bad network is refused before anything is sent, naming the value.
+    let bad = ctl(
+        &sb,
+        &[
+            "add",
+            "x",
+            "--route",
+            "r",
+            "--client",
+            "10.1.2.3/16",
+            "Latency(ms: 1)",
+        ],
+    )
+    .await;
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("the network is 10.1.0.0/16"),
+        "{}",
+        stderr(&bad)
+    );
+    let zero = ctl(
+        &sb,
+        &[
+            "add",
+            "x",
+            "--route",
+            "r",
+            "--max-active",
+            "0",
+            "Latency(ms: 1)",
+        ],
+    )
+    .await;
+    assert!(!zero.status.success());
+    assert!(stderr(&zero).contains("max-active"), "{}", stderr(&zero));
+}
