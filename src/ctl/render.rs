@@ -182,7 +182,9 @@ pub fn status(s: &Value) -> String {
     for g in s["guards"].as_array().into_iter().flatten() {
         let rate = g["error_rate"]
             .as_f64()
-            .map_or("- (no outcomes in the window)".to_string(), |r| format!("{r:.2}"));
+            .map_or("- (no outcomes in the window)".to_string(), |r| {
+                format!("{r:.2}")
+            });
         out.push_str(&format!(
             "guard {}: error rate {} over {} ({} outcomes; trips above {})\n",
             text(&g["route"]),
