@@ -22,6 +22,7 @@ use super::state::RouteState;
 use crate::faults::{FaultKind, PartitionMode, Scope, rng};
 use crate::proxy::ProxyContext;
 use crate::proxy::caps::Permit;
+use crate::proxy::timer;
 use crate::rules::Fault;
 use crate::store::RuleSet;
 
@@ -288,6 +289,7 @@ impl HttpRoute {
     ) -> Before {
         // Seeded only when a fault draws from it.
         let mut draws = None;
+        let mut held_until = Instant::now();
         let answer = |response| {
             Before::Answer(EarlyAnswer {
                 response,
@@ -343,7 +345,9 @@ impl HttpRoute {
                     let draws = draws.get_or_insert_with(|| {
                         rng::connection_rng(self.ctx.seed, &self.name, index)
                     });
-                    tokio::time::sleep(d.sample(draws)).await;
+                    // Delays add up from the request's arrival, on the sub-millisecond timer.
+                    held_until += d.sample(draws);
+                    timer::sleep_until(held_until).await;
                     None
                 }
                 FaultKind::SetHeaders(h) => {
@@ -368,11 +372,14 @@ impl HttpRoute {
         faults: &[Arc<Fault>],
         mut response: Response<ProxyBody>,
     ) -> Response<ProxyBody> {
+        // Response delays add up from the moment the upstream's head arrived.
+        let mut held_until = Instant::now();
         for fault in faults {
             match &fault.kind {
                 FaultKind::ResponseDelay(d) => {
                     self.fired(fault);
-                    tokio::time::sleep(std::time::Duration::from_millis(d.ms)).await
+                    held_until += std::time::Duration::from_millis(d.ms);
+                    timer::sleep_until(held_until).await
                 }
                 FaultKind::SetHeaders(h) => set_headers(response.headers_mut(), &h.response),
                 FaultKind::ReplaceBody(r) => {
