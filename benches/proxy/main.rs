@@ -1,12 +1,13 @@
-//! Switchboard against a direct connection, HAProxy (one thread) and socat, in one run on
-//! the same upstreams: TCP throughput, 64-byte echo round trip, connection setup rate,
-//! HTTP keep-alive requests, the accuracy of a 50 ms latency fault, and the memory an idle
-//! proxied connection holds. Prints one Markdown table; every figure also as a ratio to
-//! direct, since only ratios taken in the same run hold on a noisy machine.
+//! Switchboard against a direct connection, HAProxy (one thread), nginx (one worker, HTTP
+//! only) and socat, in one run on the same upstreams: TCP throughput, 64-byte echo round trip,
+//! connection setup rate, HTTP keep-alive requests, what 1,000 loaded faults cost, the
+//! accuracy of 50 ms latency and HTTP delay faults, and the memory an idle proxied connection
+//! holds. Prints one Markdown table; every figure also as a ratio to direct, since only ratios
+//! taken in the same run hold on a noisy machine.
 //!
-//! `cargo bench --bench proxy`. Uses iperf3, wrk, haproxy and socat when installed
-//! (`apt-get install iperf3 wrk haproxy socat`) and says so when one is missing: throughput
-//! then comes from a built-in sender, and the HTTP row is left out without wrk.
+//! `cargo bench --bench proxy`. Uses iperf3, wrk, haproxy, nginx and socat when installed
+//! (`apt-get install iperf3 wrk haproxy nginx-light socat`) and says so when one is missing:
+//! throughput then comes from a built-in sender, and the HTTP rows are left out without wrk.
 
 mod measure;
 mod procs;
@@ -15,7 +16,7 @@ mod upstreams;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use procs::{Listeners, Upstreams, installed, rss_kib};
+use procs::{LOADED_FAULTS, Listeners, Upstreams, installed, rss_kib};
 
 const THROUGHPUT_SECS: u64 = 5;
 const ROUND_TRIPS: usize = 20_000;
@@ -41,17 +42,19 @@ fn main() {
         http: servers.http,
     };
     let direct = Listeners {
-        bulk: up.bulk,
-        echo: up.echo,
+        bulk: Some(up.bulk),
+        echo: Some(up.echo),
         http: Some(up.http),
     };
-    let (sb, sb_listeners, slow) = procs::switchboard(up, &dir);
+    let (sb, sb_listeners, faulted) = procs::switchboard(up, &dir);
     let haproxy = procs::haproxy(up, &dir);
+    let nginx = procs::nginx(up, &dir);
     let socat = procs::socat(up);
     for (tool, present) in [
         ("iperf3", iperf.is_some()),
         ("wrk", installed("wrk")),
         ("haproxy", haproxy.is_some()),
+        ("nginx", nginx.is_some()),
         ("socat", socat.is_some()),
     ] {
         if !present {
@@ -69,6 +72,13 @@ fn main() {
     if let Some((proc, listeners)) = &haproxy {
         paths.push(Path {
             name: "HAProxy 1 thread",
+            listeners,
+            pid: Some(proc.pid()),
+        });
+    }
+    if let Some((proc, listeners)) = &nginx {
+        paths.push(Path {
+            name: "nginx 1 worker",
             listeners,
             pid: Some(proc.pid()),
         });
@@ -96,11 +106,9 @@ fn main() {
     let row: Vec<Option<f64>> = paths
         .iter()
         .map(|p| {
-            Some(measure::throughput(
-                p.listeners.bulk,
-                THROUGHPUT_SECS,
-                iperf.is_some(),
-            ))
+            p.listeners
+                .bulk
+                .map(|a| measure::throughput(a, THROUGHPUT_SECS, iperf.is_some()))
         })
         .collect();
     table.ratio_row(
@@ -109,24 +117,32 @@ fn main() {
         2,
     );
 
-    let trips: Vec<(f64, f64)> = paths
+    let trips: Vec<Option<(f64, f64)>> = paths
         .iter()
-        .map(|p| measure::echo_round_trips(p.listeners.echo, ROUND_TRIPS))
+        .map(|p| {
+            p.listeners
+                .echo
+                .map(|a| measure::echo_round_trips(a, ROUND_TRIPS))
+        })
         .collect();
     table.ratio_row(
         "64-byte echo round trip p50, µs",
-        &trips.iter().map(|t| Some(t.0)).collect::<Vec<_>>(),
+        &trips.iter().map(|t| t.map(|t| t.0)).collect::<Vec<_>>(),
         1,
     );
     table.ratio_row(
         "64-byte echo round trip p99, µs",
-        &trips.iter().map(|t| Some(t.1)).collect::<Vec<_>>(),
+        &trips.iter().map(|t| t.map(|t| t.1)).collect::<Vec<_>>(),
         1,
     );
 
     let rates: Vec<Option<f64>> = paths
         .iter()
-        .map(|p| Some(measure::connection_rate(p.listeners.echo, SETUP_SECS)))
+        .map(|p| {
+            p.listeners
+                .echo
+                .map(|a| measure::connection_rate(a, SETUP_SECS))
+        })
         .collect();
     table.ratio_row(
         "new connections/s (connect, 64-byte round trip, close)",
@@ -149,38 +165,95 @@ fn main() {
             &http.iter().map(|h| h.map(|h| h.1)).collect::<Vec<_>>(),
             2,
         );
+        // The same load through a route carrying 1,000 faults of which none matches: what
+        // looking at rules costs a request, against the plain route in the same run.
+        if let (Some((rps, _)), Some(Some((plain, _)))) =
+            (measure::wrk(faulted.many_rules, WRK_SECS), http.last())
+        {
+            table.only_switchboard(
+                &format!("HTTP keep-alive req/s, {LOADED_FAULTS} faults loaded, none matching"),
+                rps,
+                0,
+            );
+            table.only_switchboard(
+                &format!("… ÷ req/s with no fault (same run; the cost of {LOADED_FAULTS} rules)"),
+                rps / plain,
+                2,
+            );
+        }
     }
 
-    let (p50, p99) = latency_excess(slow);
+    let (p50, p99) = latency_excess(faulted.latency);
     table.only_switchboard("50 ms latency fault, excess over 50 ms p50, ms", p50, 3);
     table.only_switchboard("50 ms latency fault, excess over 50 ms p99, ms", p99, 3);
     // The same less Switchboard's own no-fault round trip at the same percentile, measured
     // the same way (as many samples, one every 50 ms, on a connection idle in between): what
     // the fault adds beyond what was asked, apart from forwarding itself.
-    let (own50, own99) = measure::echo_round_trips_every(
-        sb_listeners.echo,
-        LATENCY_SAMPLES,
-        Duration::from_millis(50),
-    );
-    let (own50, own99) = (own50 / 1000.0, own99 / 1000.0);
-    table.only_switchboard(
-        "50 ms latency fault, excess over 50 ms + no-fault round trip, p50, ms",
-        p50 - own50,
-        3,
-    );
-    table.only_switchboard(
-        "50 ms latency fault, excess over 50 ms + no-fault round trip, p99, ms",
-        p99 - own99,
-        3,
-    );
+    if let Some(echo) = sb_listeners.echo {
+        let (own50, own99) =
+            measure::echo_round_trips_every(echo, LATENCY_SAMPLES, Duration::from_millis(50));
+        let (own50, own99) = (own50 / 1000.0, own99 / 1000.0);
+        table.only_switchboard(
+            "50 ms latency fault, excess over 50 ms + no-fault round trip, p50, ms",
+            p50 - own50,
+            3,
+        );
+        table.only_switchboard(
+            "50 ms latency fault, excess over 50 ms + no-fault round trip, p99, ms",
+            p99 - own99,
+            3,
+        );
+    }
+    // HTTP: requests one after another on a kept-alive connection, less the 50 ms asked; the
+    // no-fault request's own time, measured the same way, is the floor.
+    if let Some(web) = sb_listeners.http {
+        let (own50, own99) = measure::http_round_trips(web, LATENCY_SAMPLES);
+        table.only_switchboard(
+            "HTTP request, no fault, p50 / p99 (the floor of the two rows below), ms",
+            own50 / 1000.0,
+            3,
+        );
+        table.only_switchboard("… p99, ms", own99 / 1000.0, 3);
+        for (name, addr) in [
+            ("HTTP Delay(ms: 50)", faulted.delay),
+            ("HTTP ResponseDelay(ms: 50)", faulted.response_delay),
+        ] {
+            let (p50, p99) = measure::http_round_trips(addr, LATENCY_SAMPLES);
+            table.only_switchboard(
+                &format!("{name}, excess over 50 ms p50, ms"),
+                p50 / 1000.0 - 50.0,
+                3,
+            );
+            table.only_switchboard(
+                &format!("{name}, excess over 50 ms p99, ms"),
+                p99 / 1000.0 - 50.0,
+                3,
+            );
+        }
+    }
 
     let idle = idle_connections();
     let rss: Vec<Option<f64>> = paths
         .iter()
-        .map(|p| p.pid.map(|pid| idle_rss(pid, p.listeners.echo, idle)))
+        .map(|p| {
+            let (pid, echo) = (p.pid?, p.listeners.echo?);
+            Some(idle_rss(pid, idle, |n| measure::open_idle(echo, n)))
+        })
         .collect();
     table.plain_row(
-        &format!("RSS per idle proxied connection, KiB ({idle} connections)"),
+        &format!("RSS per idle proxied TCP connection, KiB ({idle} connections)"),
+        &rss,
+        1,
+    );
+    let rss: Vec<Option<f64>> = paths
+        .iter()
+        .map(|p| {
+            let (pid, http) = (p.pid?, p.listeners.http?);
+            Some(idle_rss(pid, idle, |n| measure::open_idle_http(http, n)))
+        })
+        .collect();
+    table.plain_row(
+        &format!("RSS per idle HTTP keep-alive connection, KiB ({idle} connections)"),
         &rss,
         1,
     );
@@ -203,14 +276,16 @@ fn idle_connections() -> usize {
     IDLE_CONNECTIONS.min(procs::open_file_limit().saturating_sub(500) / 2)
 }
 
-/// KiB of the forwarder's resident set per open idle connection.
-fn idle_rss(pid: u32, addr: SocketAddr, count: usize) -> f64 {
+/// KiB of the forwarder's resident set per open idle connection, opened by `open`.
+fn idle_rss(pid: u32, count: usize, open: impl Fn(usize) -> Vec<std::net::TcpStream>) -> f64 {
     // Warm up: the first connections grow pools and arenas that later ones reuse.
-    drop(measure::open_idle(addr, 200));
+    drop(open(200));
     let before = rss_kib(pid);
-    let open = measure::open_idle(addr, count);
+    let held = open(count);
     let after = rss_kib(pid);
-    drop(open);
+    drop(held);
+    // Let the forwarder close the previous set before the next path is measured.
+    std::thread::sleep(Duration::from_millis(500));
     after.saturating_sub(before) as f64 / count as f64
 }
 

@@ -1,5 +1,5 @@
-//! The processes a run compares: Switchboard (the release binary), HAProxy and socat, each
-//! forwarding to the same upstreams; all on ports picked free for this run.
+//! The processes a run compares: Switchboard (the release binary), HAProxy, nginx and socat,
+//! each forwarding to the same upstreams; all on ports picked free for this run.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -58,11 +58,38 @@ fn switchboard_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/switchboard")
 }
 
-/// What one forwarder listens on, per workload.
+/// What one forwarder listens on, per workload (None where it does not do that workload).
 pub struct Listeners {
-    pub bulk: SocketAddr,
-    pub echo: SocketAddr,
+    pub bulk: Option<SocketAddr>,
+    pub echo: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+}
+
+/// Switchboard's routes that carry a fault, for the figures only it has.
+pub struct Faulted {
+    /// TCP, 50 ms latency on the way back.
+    pub latency: SocketAddr,
+    /// HTTP, `Delay(ms: 50)`.
+    pub delay: SocketAddr,
+    /// HTTP, `ResponseDelay(ms: 50)`.
+    pub response_delay: SocketAddr,
+    /// HTTP, 1,000 faults loaded of which none matches a `GET /`.
+    pub many_rules: SocketAddr,
+}
+
+/// How many faults the rule-cost route carries.
+pub const LOADED_FAULTS: usize = 1000;
+
+/// 1,000 enabled request faults on `route` whose paths no `GET /` matches, as a large shared
+/// rule set would hold for other services' requests.
+fn unmatched_faults(route: &str) -> String {
+    (0..LOADED_FAULTS)
+        .map(|i| {
+            format!(
+                r#"(name: "never-{i}", route: "{route}", when: (method: "POST", path: "/api/items/{i}/detail"), kind: Abort(status: 503)),"#
+            )
+        })
+        .collect()
 }
 
 /// The upstreams every forwarder forwards to.
@@ -73,12 +100,13 @@ pub struct Upstreams {
     pub http: SocketAddr,
 }
 
-/// Switchboard with one TCP route per workload, an HTTP route, and a route with a 50 ms
-/// latency fault on the way back (for the latency-accuracy figure).
-pub fn switchboard(up: Upstreams, dir: &Path) -> (Proc, Listeners, SocketAddr) {
+/// Switchboard with one TCP route per workload, an HTTP route, and the routes of
+/// [`Faulted`].
+pub fn switchboard(up: Upstreams, dir: &Path) -> (Proc, Listeners, Faulted) {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
     let (bulk, echo, http, slow) = (free_port(), free_port(), free_port(), free_port());
+    let (delay, response_delay, many) = (free_port(), free_port(), free_port());
     std::fs::write(
         rules.join("bench.ron"),
         format!(
@@ -88,10 +116,25 @@ pub fn switchboard(up: Upstreams, dir: &Path) -> (Proc, Listeners, SocketAddr) {
     (name: "echo", protocol: Tcp, listen: "127.0.0.1:{echo}", upstream: "{}"),
     (name: "slow", protocol: Tcp, listen: "127.0.0.1:{slow}", upstream: "{}"),
     (name: "web", protocol: Http, listen: "127.0.0.1:{http}", upstream: "http://{}"),
+    (name: "web-delay", protocol: Http, listen: "127.0.0.1:{delay}", upstream: "http://{}"),
+    (name: "web-response-delay", protocol: Http, listen: "127.0.0.1:{response_delay}", upstream: "http://{}"),
+    (name: "web-many-rules", protocol: Http, listen: "127.0.0.1:{many}", upstream: "http://{}"),
   ],
-  faults: [(name: "50ms", route: "slow", direction: Downstream, kind: Latency(ms: 50))],
+  faults: [
+    (name: "50ms", route: "slow", direction: Downstream, kind: Latency(ms: 50)),
+    (name: "delay-50ms", route: "web-delay", kind: Delay(ms: 50)),
+    (name: "response-delay-50ms", route: "web-response-delay", kind: ResponseDelay(ms: 50)),
+    {}
+  ],
 )"#,
-            up.bulk, up.echo, up.echo, up.http
+            up.bulk,
+            up.echo,
+            up.echo,
+            up.http,
+            up.http,
+            up.http,
+            up.http,
+            unmatched_faults("web-many-rules"),
         ),
     )
     .expect("rules");
@@ -102,15 +145,71 @@ pub fn switchboard(up: Upstreams, dir: &Path) -> (Proc, Listeners, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("switchboard");
-    for port in [bulk, echo, http, slow] {
+    for port in [bulk, echo, http, slow, delay, response_delay, many] {
         wait_listening(local(port));
     }
     let listeners = Listeners {
-        bulk: local(bulk),
-        echo: local(echo),
+        bulk: Some(local(bulk)),
+        echo: Some(local(echo)),
         http: Some(local(http)),
     };
-    (Proc(child), listeners, local(slow))
+    let faulted = Faulted {
+        latency: local(slow),
+        delay: local(delay),
+        response_delay: local(response_delay),
+        many_rules: local(many),
+    };
+    (Proc(child), listeners, faulted)
+}
+
+/// nginx (Debian's `nginx-light`) with one worker as an HTTP reverse proxy, keeping its
+/// upstream connections alive as it is run in front of services.
+pub fn nginx(up: Upstreams, dir: &Path) -> Option<(Proc, Listeners)> {
+    if !installed("nginx") {
+        return None;
+    }
+    let http = free_port();
+    let connections = open_file_limit().saturating_sub(200) / 2;
+    let root = dir.join("nginx");
+    std::fs::create_dir_all(&root).expect("nginx dir");
+    let config = root.join("nginx.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "worker_processes 1;\ndaemon off;\nuser root;\npid {root}/nginx.pid;\n\
+             error_log {root}/error.log warn;\nworker_rlimit_nofile {files};\n\
+             events {{ worker_connections {connections}; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
+               fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
+               keepalive_requests 1000000;\n\
+               upstream web {{ server {upstream}; keepalive 64; }}\n\
+               server {{\n    listen 127.0.0.1:{http};\n\
+                 location / {{ proxy_pass http://web; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+            root = root.display(),
+            files = connections * 2 + 100,
+            upstream = up.http,
+        ),
+    )
+    .expect("nginx config");
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&root)
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_listening(local(http));
+    Some((
+        Proc(child),
+        Listeners {
+            bulk: None,
+            echo: None,
+            http: Some(local(http)),
+        },
+    ))
 }
 
 /// HAProxy with one thread: TCP mode for the byte workloads, HTTP mode for HTTP.
@@ -149,8 +248,8 @@ pub fn haproxy(up: Upstreams, dir: &Path) -> Option<(Proc, Listeners)> {
     Some((
         Proc(child),
         Listeners {
-            bulk: local(bulk),
-            echo: local(echo),
+            bulk: Some(local(bulk)),
+            echo: Some(local(echo)),
             http: Some(local(http)),
         },
     ))
@@ -180,8 +279,8 @@ pub fn socat(up: Upstreams) -> Option<(Vec<Proc>, Listeners)> {
     Some((
         procs,
         Listeners {
-            bulk,
-            echo,
+            bulk: Some(bulk),
+            echo: Some(echo),
             http: None,
         },
     ))
