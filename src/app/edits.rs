@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 use super::{ChangeError, State, Switchboard};
 use crate::fault_json::FaultUpdate;
@@ -339,7 +338,7 @@ impl Switchboard {
         state: &mut State,
         mut candidate: Overrides,
         source: EventSource,
-        prebound: Vec<(String, TcpListener)>,
+        prebound: Vec<(String, crate::proxy::bind::Listener)>,
     ) -> Result<Arc<RuleSet>, ChangeError> {
         let merged = candidate.merge(&state.files);
         check(&merged)?;

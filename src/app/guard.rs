@@ -50,6 +50,24 @@ impl Tally {
                     injected: commands.injected + commands.dropped,
                 }
             }
+            Protocol::Udp => {
+                // A datagram lost on the way shows to nobody; what a client can tell is an
+                // upstream that refuses (ICMP port unreachable) or cannot be resolved.
+                let datagrams = metrics.datagram_route(&route.name).snapshot();
+                Tally {
+                    total: datagrams.upstream.received,
+                    failed: datagrams.unreachable + dial,
+                    injected: datagrams.upstream.dropped + datagrams.downstream.dropped,
+                }
+            }
+            Protocol::Dns => {
+                let dns = metrics.dns_route(&route.name).snapshot();
+                Tally {
+                    total: dns.queries,
+                    failed: dns.server_errors + dns.upstream_timeouts,
+                    injected: dns.injected + dns.dropped,
+                }
+            }
             Protocol::Tcp => {
                 let snapshot = conns.snapshot();
                 let stopped = conns.failed_by(Failure::Shutdown);

@@ -139,7 +139,11 @@ impl RouteReach {
         }
         if let Some(rules) = &self.upstream {
             let authority = match route.protocol {
-                Protocol::Tcp | Protocol::Redis | Protocol::Postgres => route.upstream.clone(),
+                Protocol::Tcp
+                | Protocol::Redis
+                | Protocol::Postgres
+                | Protocol::Udp
+                | Protocol::Dns => route.upstream.clone(),
                 Protocol::Http => http_authority(&route.upstream).ok_or_else(|| {
                     refuse(
                         "upstream",

@@ -3,10 +3,8 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
-
 use super::{ChangeError, RouteInfo, Switchboard};
-use crate::proxy::tcp;
+use crate::proxy::bind::{Listener, bind};
 use crate::rules::{Fault, Route};
 use crate::store::Source;
 use crate::telemetry::EventSource;
@@ -24,7 +22,7 @@ pub struct RouteUpdate {
 
 /// For a route asking for port 0: binds it now and pins the real address into the route, so
 /// that it keeps its port across disable and enable (as Toxiproxy does).
-async fn pin_port(route: &mut Route) -> Result<Option<(String, TcpListener)>, ChangeError> {
+async fn pin_port(route: &mut Route) -> Result<Option<(String, Listener)>, ChangeError> {
     let asks_for_any_port = route
         .listen
         .parse::<SocketAddr>()
@@ -32,10 +30,8 @@ async fn pin_port(route: &mut Route) -> Result<Option<(String, TcpListener)>, Ch
     if !asks_for_any_port || !route.enabled {
         return Ok(None);
     }
-    let listener = tcp::bind(route)
-        .await
-        .map_err(|e| ChangeError::Bind(vec![e]))?;
-    if let Ok(addr) = listener.local_addr() {
+    let listener = bind(route).await.map_err(|e| ChangeError::Bind(vec![e]))?;
+    if let Some(addr) = listener.local_addr() {
         route.listen = addr.to_string();
     }
     Ok(Some((route.name.clone(), listener)))

@@ -90,6 +90,12 @@ pub struct RouteInfo {
     /// Command counters, for Redis routes; statement counters, for PostgreSQL routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commands: Option<crate::telemetry::CommandStatsSnapshot>,
+    /// Datagram counters, for Udp routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<crate::telemetry::DatagramStatsSnapshot>,
+    /// Query and answer counters, for Dns routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::telemetry::DnsStatsSnapshot>,
     /// The faults attached to it.
     pub faults: Vec<String>,
     /// HTTP routes: whether requests may ask for faults of their own.
@@ -130,6 +136,10 @@ impl Switchboard {
                     crate::rules::Protocol::Redis | crate::rules::Protocol::Postgres
                 )
                 .then(|| self.metrics().command_route(&r.name).snapshot()),
+                datagrams: (r.protocol == crate::rules::Protocol::Udp)
+                    .then(|| self.metrics().datagram_route(&r.name).snapshot()),
+                dns: (r.protocol == crate::rules::Protocol::Dns)
+                    .then(|| self.metrics().dns_route(&r.name).snapshot()),
                 faults: rules.faults_for(&r.name).map(|f| f.name.clone()).collect(),
                 request_faults: r.request_faults,
                 guard: r.guard,

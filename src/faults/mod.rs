@@ -4,11 +4,13 @@
 //! in `proxy::tcp`, which reads them through the small helpers here.
 
 mod abort;
+mod answer;
 mod bandwidth;
 mod connect_delay;
 mod cut_after;
 mod delay;
 mod drop_request;
+mod duplicate;
 mod fail_nth;
 mod grpc_abort;
 mod latency;
@@ -16,8 +18,10 @@ mod limit_data;
 mod nil;
 mod partition;
 mod rate_limit;
+mod rcode;
 mod redis_error;
 mod reject;
+mod reorder;
 mod replace_body;
 mod reset_peer;
 mod response_delay;
@@ -32,11 +36,13 @@ mod timeout;
 mod truncate;
 
 pub use abort::Abort;
+pub use answer::Answer;
 pub use bandwidth::Bandwidth;
 pub use connect_delay::ConnectDelay;
 pub use cut_after::CutAfter;
 pub use delay::Delay;
 pub use drop_request::DropRequest;
+pub use duplicate::Duplicate;
 pub use fail_nth::FailNth;
 pub use grpc_abort::GrpcAbort;
 pub use latency::Latency;
@@ -44,8 +50,10 @@ pub use limit_data::LimitData;
 pub use nil::Nil;
 pub use partition::{Partition, PartitionMode};
 pub use rate_limit::RateLimit;
+pub use rcode::{DnsErrorCode, Rcode};
 pub use redis_error::RedisError;
 pub use reject::Reject;
+pub use reorder::Reorder;
 pub use replace_body::ReplaceBody;
 pub use reset_peer::ResetPeer;
 pub use response_delay::ResponseDelay;
@@ -119,6 +127,14 @@ pub enum FaultKind {
     Shutdown(Shutdown),
     /// PostgreSQL: a FATAL error at startup.
     Reject(Reject),
+    /// UDP: deliver a datagram twice.
+    Duplicate(Duplicate),
+    /// UDP: hold a datagram back so later ones overtake it.
+    Reorder(Reorder),
+    /// DNS: answer the query with an error code.
+    Rcode(Rcode),
+    /// DNS: answer an address query with these addresses.
+    Answer(Answer),
 }
 
 /// Whether a kind acts on one stream or on the whole connection.
@@ -133,6 +149,10 @@ pub enum Scope {
     /// Acts on the commands or statements of a protocol route (Redis, PostgreSQL);
     /// `direction` is ignored.
     Command,
+    /// Acts on single datagrams of a Udp route, in the streams `direction` names.
+    Datagram,
+    /// Acts on the queries of a Dns route; `direction` is ignored.
+    Query,
 }
 
 /// A parameter that is out of range.
@@ -232,6 +252,10 @@ impl FaultKind {
             FaultKind::SqlError(k) => k,
             FaultKind::Shutdown(k) => k,
             FaultKind::Reject(k) => k,
+            FaultKind::Duplicate(k) => k,
+            FaultKind::Reorder(k) => k,
+            FaultKind::Rcode(k) => k,
+            FaultKind::Answer(k) => k,
         }
     }
 
@@ -274,6 +298,10 @@ impl FaultKind {
             FaultKind::SqlError(_) => "SqlError",
             FaultKind::Shutdown(_) => "Shutdown",
             FaultKind::Reject(_) => "Reject",
+            FaultKind::Duplicate(_) => "Duplicate",
+            FaultKind::Reorder(_) => "Reorder",
+            FaultKind::Rcode(_) => "Rcode",
+            FaultKind::Answer(_) => "Answer",
         }
     }
 
@@ -315,6 +343,25 @@ impl FaultKind {
                             | FaultKind::Drop(_)
                     )
             }
+            Protocol::Udp => matches!(
+                self,
+                FaultKind::Latency(_)
+                    | FaultKind::Drop(_)
+                    | FaultKind::Duplicate(_)
+                    | FaultKind::Reorder(_)
+                    | FaultKind::Bandwidth(_)
+                    | FaultKind::Partition(Partition {
+                        mode: PartitionMode::Blackhole
+                    })
+            ),
+            Protocol::Dns => matches!(
+                self,
+                FaultKind::Rcode(_)
+                    | FaultKind::Answer(_)
+                    | FaultKind::Delay(_)
+                    | FaultKind::Drop(_)
+                    | FaultKind::Truncate(_)
+            ),
         };
         if fits {
             return Ok(());
@@ -326,6 +373,8 @@ impl FaultKind {
             Protocol::Postgres => {
                 format!("SqlError, Shutdown, Reject, Delay, Drop or a TCP kind ({TCP_KINDS})")
             }
+            Protocol::Udp => UDP_KINDS.to_string(),
+            Protocol::Dns => DNS_KINDS.to_string(),
         };
         Err(format!(
             "{} does not fit a {protocol:?} route; it takes {kinds}",
@@ -336,6 +385,13 @@ impl FaultKind {
 
 /// The kinds a TCP route takes, for error messages.
 const TCP_KINDS: &str = "Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData, Partition, ConnectDelay, CutAfter";
+
+/// The kinds a UDP route takes, for error messages.
+const UDP_KINDS: &str =
+    "Latency, Drop, Duplicate, Reorder, Bandwidth or Partition(mode: Blackhole)";
+
+/// The kinds a DNS route takes, for error messages.
+const DNS_KINDS: &str = "Rcode, Answer, Delay, Drop or Truncate";
 
 /// The request kinds of HTTP routes, for error messages.
 const HTTP_KINDS: &str = "Abort, GrpcAbort, Delay, ResponseDelay, SlowBody, Truncate, Drop, RateLimit, SetHeaders, ReplaceBody, FailNth";

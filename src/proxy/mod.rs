@@ -1,7 +1,9 @@
 //! Forwarding traffic: one module per protocol, and the table of bound routes.
 
 pub mod accept;
+pub mod bind;
 pub mod caps;
+pub mod dns;
 mod error;
 pub mod gate;
 pub mod http;
@@ -12,6 +14,7 @@ pub mod redis;
 mod routes;
 pub mod tcp;
 pub mod timer;
+pub mod udp;
 
 pub use error::{ProxyError, Side};
 pub use routes::{BoundAddrs, Prepared, ProxyContext, RouteTable};

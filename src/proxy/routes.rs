@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ProxyError;
+use super::bind::{self, Listener};
 use super::tcp::{self, RouteHandle};
 use crate::rules::Protocol;
 use crate::store::{RuleSet, Store};
@@ -71,7 +71,7 @@ impl BoundAddrs {
 /// Listeners bound for a change that is not committed yet. Dropping it releases them.
 #[derive(Debug)]
 pub struct Prepared {
-    listeners: Vec<(String, TcpListener, Option<super::http::HttpTls>)>,
+    listeners: Vec<(String, Listener, Option<super::http::HttpTls>)>,
 }
 
 impl RouteTable {
@@ -89,7 +89,7 @@ impl RouteTable {
     pub async fn prepare(
         &self,
         rules: &RuleSet,
-        mut prebound: Vec<(String, TcpListener)>,
+        mut prebound: Vec<(String, Listener)>,
     ) -> Result<Prepared, Vec<ProxyError>> {
         let mut listeners = Vec::new();
         let mut errors = Vec::new();
@@ -130,7 +130,7 @@ impl RouteTable {
             }
             // A route moving to a port another route of this table holds now cannot bind
             // until that one lets go; that is reported like any other bind failure.
-            match tcp::bind(route).await {
+            match bind::bind(route).await {
                 Ok(listener) => listeners.push((route.name.clone(), listener, tls)),
                 Err(e) => errors.push(e),
             }
@@ -158,11 +158,17 @@ impl RouteTable {
         }
         for (name, listener, tls) in prepared.listeners {
             if let Some(route) = rules.route(&name) {
-                let handle = match tls {
-                    Some(tls) if route.protocol == Protocol::Http => {
+                let handle = match (listener, tls) {
+                    (Listener::Tcp(listener), Some(tls)) if route.protocol == Protocol::Http => {
                         super::http::start(listener, route, tls, ctx.clone())
                     }
-                    tls => tcp::start(listener, route, tls.and_then(|t| t.acceptor()), ctx.clone()),
+                    (Listener::Tcp(listener), tls) => {
+                        tcp::start(listener, route, tls.and_then(|t| t.acceptor()), ctx.clone())
+                    }
+                    (Listener::Udp(socket), _) => super::udp::start(socket, route, ctx.clone()),
+                    (Listener::Dns { udp, tcp }, _) => {
+                        super::dns::start(udp, tcp, route, ctx.clone())
+                    }
                 };
                 self.bound.insert(name, handle);
             }

@@ -20,7 +20,7 @@ pub use guard::{MAX_WINDOW, MIN_WINDOW};
 pub(crate) use load::ron_options;
 pub use load::{LoadOptions, load_dir, load_paths, load_texts, parse_source};
 pub use model::{
-    ClientNet, Direction, Fault, Guard, GuardAction, Match, Pattern, Protocol, Route,
-    RouteTimeouts, RulesFile, TlsFiles, client_allowed,
+    ClientNet, DEFAULT_MAX_FLOWS, Direction, Fault, Guard, GuardAction, Match, Pattern, Protocol,
+    Route, RouteTimeouts, RulesFile, TlsFiles, client_allowed,
 };
 pub use validate::{Finding, MAX_NAME, Policy, Subject, check_name, validate};

@@ -59,7 +59,15 @@ pub struct Route {
     /// Switches every fault on the route off when its clients see too many errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<Guard>,
+    /// Udp routes: at most this many client addresses are forwarded for at once (4096 when
+    /// absent); a datagram from a new client beyond it is dropped and counted, as a full
+    /// connection-tracking table drops it. Dns routes: at most this many queries in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_flows: Option<u32>,
 }
+
+/// How many flows (Udp) or queries in flight (Dns) a route holds when it does not say.
+pub const DEFAULT_MAX_FLOWS: u32 = 4096;
 
 /// A route's time limits: `timeouts: (connect: "5s", response: "30s")`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +130,7 @@ impl Route {
             timeouts: RouteTimeouts::default(),
             request_faults: false,
             guard: None,
+            max_flows: None,
         }
     }
 }
@@ -149,6 +158,11 @@ pub enum Protocol {
     /// PostgreSQL's frontend/backend protocol (v3): bytes pass as on a Tcp route, and faults
     /// can act on single statements and on startup.
     Postgres,
+    /// Datagrams, forwarded both ways per client address; faults act on single datagrams.
+    Udp,
+    /// DNS over UDP and TCP on the same address, forwarded to an upstream resolver; faults act
+    /// on single queries.
+    Dns,
 }
 
 /// A named perturbation attached to a route.
@@ -180,7 +194,7 @@ pub struct Fault {
     pub max_active: Option<u32>,
 }
 
-/// Which clients, HTTP requests, Redis commands or SQL statements a fault applies to. Every
+/// Which clients, HTTP requests, Redis commands, SQL statements or DNS queries a fault applies to. Every
 /// condition given must hold; `client` fits every route, each other condition one protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,6 +237,13 @@ pub struct Match {
     /// PostgreSQL: the user named in the connection's startup message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// DNS: the queried name, exactly or as a glob whose `*` stands for one or more whole
+    /// labels (`"*.primary.shop.internal"`); any case, with or without the final dot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// DNS: query types (`"A"`, `"AAAA"`, `"SRV"`, ...); the query must ask for one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub qtype: Vec<String>,
 }
 
 impl Match {

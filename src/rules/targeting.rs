@@ -17,6 +17,8 @@ enum Decided {
     PerPooledDial,
     /// At a PostgreSQL connection's startup, which is refused at once.
     AtStartup,
+    /// Per datagram of a Udp route: only the client is known.
+    PerDatagram,
 }
 
 fn decided(fault: &Fault, route: &Route) -> Decided {
@@ -25,6 +27,8 @@ fn decided(fault: &Fault, route: &Route) -> Decided {
         (Protocol::Http, FaultKind::Bandwidth(_)) => Decided::PerConnection,
         (Protocol::Http, _) => Decided::PerRequest,
         (Protocol::Postgres, FaultKind::Reject(_)) => Decided::AtStartup,
+        (Protocol::Udp, _) => Decided::PerDatagram,
+        (Protocol::Dns, _) => Decided::PerRequest,
         (_, kind) if matches!(kind.scope(), Scope::Stream | Scope::Connection) => {
             Decided::PerConnection
         }
@@ -49,6 +53,10 @@ pub fn check_when_fits(when: &Match, fault: &Fault, route: &Route) -> Result<(),
         }),
         Decided::PerPooledDial => Err(format!(
             "ConnectDelay on Http route {:?} acts on the upstream's pooled dials, which belong to no one client or request; it takes no when",
+            route.name
+        )),
+        Decided::PerDatagram if when.looks_inside() => Err(format!(
+            "route {:?} is Udp: its when takes only client (a Udp route sees datagrams, not requests)",
             route.name
         )),
         _ => Ok(()),
@@ -80,20 +88,49 @@ pub fn check_caps(fault: &Fault, route: &Route) -> Result<(), (&'static str, Str
                     "Reject refuses a connection at once, so none is ever under it: max_active does not apply".into(),
                 ));
             }
+            Decided::PerDatagram => {
+                return Err((
+                    "max_active",
+                    format!(
+                        "max_active counts connections or requests; route {:?} is Udp, whose datagrams are neither (aim the fault with when: (client: ...) instead)",
+                        route.name
+                    ),
+                ));
+            }
             Decided::PerConnection | Decided::PerRequest => {}
         }
     }
     if let FaultKind::Bandwidth(b) = &fault.kind
         && b.shared
-        && route.protocol == Protocol::Http
+        && !matches!(
+            route.protocol,
+            Protocol::Tcp | Protocol::Redis | Protocol::Postgres
+        )
     {
         return Err((
             "shared",
             format!(
-                "Bandwidth(shared: true) splits a budget among the connections of Tcp, Redis and Postgres routes; route {:?} is Http",
-                route.name
+                "Bandwidth(shared: true) splits a budget among the connections of Tcp, Redis and Postgres routes; route {:?} is {:?}",
+                route.name, route.protocol
             ),
         ));
+    }
+    if let FaultKind::Truncate(t) = &fault.kind {
+        match (route.protocol, t.after_bytes) {
+            (Protocol::Http, None) => {
+                return Err((
+                    "after_bytes",
+                    "Truncate on an Http route cuts the body after after_bytes: give it (Truncate(after_bytes: 1024))".into(),
+                ));
+            }
+            (Protocol::Dns, Some(_)) => {
+                return Err((
+                    "after_bytes",
+                    "Truncate on a Dns route sets the TC bit on a UDP answer and cuts no body: write Truncate()".into(),
+                ));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Checks a merged set of routes and faults. It knows nothing of files: it names the item and
 //! field at fault, and the loader turns that into `file:line:col`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::model::{Fault, Protocol, Route};
@@ -75,14 +75,32 @@ const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 360
 fn check_timeouts(route: &Route) -> Result<(), (&'static str, String)> {
     let t = &route.timeouts;
     let default = super::model::RouteTimeouts::default();
-    if route.protocol != Protocol::Http
-        && (t.header != default.header || t.idle != default.idle || t.response.is_some())
+    let given_fields = [
+        ("header", t.header != default.header),
+        ("idle", t.idle != default.idle),
+        ("connect", t.connect != default.connect),
+        ("response", t.response.is_some()),
+    ];
+    let applies: &[&str] = match route.protocol {
+        Protocol::Http => &["header", "idle", "connect", "response"],
+        Protocol::Tcp | Protocol::Redis | Protocol::Postgres => &["connect"],
+        Protocol::Udp => &["idle"],
+        Protocol::Dns => &["idle", "response"],
+    };
+    if let Some((field, _)) = given_fields
+        .iter()
+        .find(|(field, given)| *given && !applies.contains(field))
     {
         return Err((
             "timeouts",
             format!(
-                "only timeouts.connect applies to a {:?} route; header, idle and response are for Http routes",
-                route.protocol
+                "timeouts.{field} does not apply to a {:?} route; it takes {}",
+                route.protocol,
+                applies
+                    .iter()
+                    .map(|f| format!("timeouts.{f}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -115,7 +133,7 @@ pub fn validate(routes: &[&Route], faults: &[&Fault], policy: Policy) -> Vec<Fin
 
 fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) {
     let mut names = HashSet::new();
-    let mut listens: HashMap<SocketAddr, &str> = HashMap::new();
+    let mut listens: Vec<(SocketAddr, &str, Protocol)> = Vec::new();
     for (i, route) in routes.iter().enumerate() {
         let mut say = |field, message: String| {
             findings.push(Finding {
@@ -133,8 +151,8 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
             say("listen", message);
         }
         let upstream = match route.protocol {
-            Protocol::Tcp | Protocol::Redis | Protocol::Postgres => check_upstream(&route.upstream),
             Protocol::Http => check_http_upstream(&route.upstream),
+            _ => check_upstream(&route.upstream),
         };
         if let Err(message) = upstream {
             say("upstream", message);
@@ -148,7 +166,39 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
         if let Err((field, message)) = targeting::check_route(route) {
             say(field, message);
         }
+        if let Err(message) = check_max_flows(route) {
+            say("max_flows", message);
+        }
     }
+}
+
+fn check_max_flows(route: &Route) -> Result<(), String> {
+    match (route.max_flows, route.protocol) {
+        (None, _) => Ok(()),
+        (Some(0), _) => Err("max_flows must be at least 1".into()),
+        (Some(_), Protocol::Udp | Protocol::Dns) => Ok(()),
+        (Some(_), other) => Err(format!(
+            "max_flows bounds the client flows of Udp routes and the queries in flight of Dns routes; route {:?} is {other:?}",
+            route.name
+        )),
+    }
+}
+
+/// Which transports a route of `protocol` listens on: (TCP, UDP).
+fn transports(protocol: Protocol) -> (bool, bool) {
+    match protocol {
+        Protocol::Udp => (false, true),
+        Protocol::Dns => (true, true),
+        _ => (true, false),
+    }
+}
+
+/// Whether two routes' listeners would take the same socket: a TCP and a UDP port of the same
+/// number are different sockets.
+fn share_transport(a: Protocol, b: Protocol) -> bool {
+    let (a_tcp, a_udp) = transports(a);
+    let (b_tcp, b_udp) = transports(b);
+    (a_tcp && b_tcp) || (a_udp && b_udp)
 }
 
 /// The listen address parses, has a fixed port where the policy asks one, and does not
@@ -156,7 +206,7 @@ fn check_routes(routes: &[&Route], policy: Policy, findings: &mut Vec<Finding>) 
 fn check_listen<'a>(
     route: &'a Route,
     policy: Policy,
-    listens: &mut HashMap<SocketAddr, &'a str>,
+    listens: &mut Vec<(SocketAddr, &'a str, Protocol)>,
 ) -> Result<(), String> {
     match route.listen.parse::<SocketAddr>() {
         Err(_) => Err(format!(
@@ -168,13 +218,16 @@ fn check_listen<'a>(
             route.listen
         )),
         Ok(addr) if addr.port() != 0 => {
-            if let Some((other, other_addr)) = listens.iter().find(|(a, _)| overlap(**a, addr)) {
+            if let Some((other, other_route, _)) = listens
+                .iter()
+                .find(|(a, _, p)| overlap(*a, addr) && share_transport(*p, route.protocol))
+            {
                 Err(format!(
-                    "listen {addr} cannot be bound beside route {other_addr:?}'s {other}: \
+                    "listen {addr} cannot be bound beside route {other_route:?}'s {other}: \
                          the same port on an overlapping address"
                 ))
             } else {
-                listens.insert(addr, &route.name);
+                listens.push((addr, &route.name, route.protocol));
                 Ok(())
             }
         }
@@ -299,13 +352,15 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
         || when.matches.is_some()
         || when.database.is_some()
         || when.user.is_some();
+    let dns = when.name.is_some() || !when.qtype.is_empty();
     let given = [
         (http, Protocol::Http),
         (redis, Protocol::Redis),
         (postgres, Protocol::Postgres),
+        (dns, Protocol::Dns),
     ];
-    if route.protocol == Protocol::Tcp {
-        // Only `client` fits a Tcp route; `targeting` says so for anything else.
+    if matches!(route.protocol, Protocol::Tcp | Protocol::Udp) {
+        // Only `client` fits a Tcp or Udp route; `targeting` says so for anything else.
         return Ok(());
     }
     if let Some((_, other)) = given
@@ -321,10 +376,11 @@ fn check_match(when: &crate::rules::Match, route: &Route) -> Result<(), String> 
         ));
     }
     match route.protocol {
-        Protocol::Tcp => Ok(()),
+        Protocol::Tcp | Protocol::Udp => Ok(()),
         Protocol::Http => check_http_match(when),
         Protocol::Redis => crate::proxy::redis::check_match(when),
         Protocol::Postgres => crate::proxy::postgres::check_match(when),
+        Protocol::Dns => crate::proxy::dns::check_match(when),
     }
 }
 
@@ -334,7 +390,9 @@ fn match_fields_of(protocol: Protocol) -> &'static str {
         Protocol::Http => "method, path, headers and query match HTTP requests",
         Protocol::Redis => "command and key match Redis commands",
         Protocol::Postgres => "statement, matches, database and user match SQL statements",
+        Protocol::Dns => "name and qtype match DNS queries",
         Protocol::Tcp => "when does not match TCP connections",
+        Protocol::Udp => "when does not match UDP datagrams",
     }
 }
 
@@ -344,7 +402,9 @@ fn how_to_match(protocol: Protocol) -> &'static str {
         Protocol::Http => "match its requests with method, path, headers and query",
         Protocol::Redis => "match its commands with command and key",
         Protocol::Postgres => "match its statements with statement, matches, database and user",
+        Protocol::Dns => "match its queries with name and qtype",
         Protocol::Tcp => "a Tcp route takes no when",
+        Protocol::Udp => "a Udp route takes no when",
     }
 }
 

@@ -10,6 +10,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::command_stats::{CommandOutcome, CommandStats};
+use super::datagram_stats::{DatagramOutcome, DatagramStats};
+use super::dns_stats::{DnsStats, RCODES};
 use super::route_stats::{Failure, LatencyCounts, RouteStats};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +47,26 @@ struct RequestLabel {
 struct CommandLabel {
     route: String,
     result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatagramLabel {
+    route: String,
+    direction: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    route: String,
+    transport: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabel {
+    route: String,
+    rcode: &'static str,
+    source: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,6 +163,13 @@ pub struct Metrics {
     commands: Family<CommandLabel, Counter>,
     command_seconds: Family<RouteLabel, Histogram>,
     protocol_errors: Family<RouteLabel, Counter>,
+    datagrams: Family<DatagramLabel, Counter>,
+    flows_refused: Family<RouteLabel, Counter>,
+    unreachable: Family<RouteLabel, Counter>,
+    dns_queries: Family<TransportLabel, Counter>,
+    dns_answers: Family<AnswerLabel, Counter>,
+    dns_unanswered: Family<FailureLabel, Counter>,
+    dns_seconds: Family<RouteLabel, Histogram>,
     latency: LatencyByRoute,
     round_trips: LatencyByRoute,
 }
@@ -185,6 +214,48 @@ impl Metrics {
         let commands = Family::default();
         let command_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let protocol_errors = Family::default();
+        let datagrams = Family::default();
+        let flows_refused = Family::default();
+        let unreachable = Family::default();
+        let dns_queries = Family::default();
+        let dns_answers = Family::default();
+        let dns_unanswered = Family::default();
+        let dns_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "dns_queries",
+            "Queries received by a Dns route, per route and transport (udp, tcp)",
+            dns_queries.clone(),
+        );
+        registry.register(
+            "dns_answers",
+            "Answers a Dns route sent, per route, response code and source (upstream, or fault: made by a fault in the resolver's place)",
+            dns_answers.clone(),
+        );
+        registry.register(
+            "dns_unanswered",
+            "Queries of a Dns route that got no answer, per route and reason (dropped: by a Drop fault; timeout: the upstream did not answer; overflowed: too many queries in flight)",
+            dns_unanswered.clone(),
+        );
+        registry.register(
+            "dns_query_duration_seconds",
+            "Time from a query's arrival to its answer through a Dns route, faults included",
+            dns_seconds.clone(),
+        );
+        registry.register(
+            "datagrams",
+            "Datagrams of a Udp route, per route, direction (upstream = towards the dependency) and result: received, forwarded, dropped (by a fault), duplicated (second copies), overflowed (lost by Switchboard: a full queue or flow table)",
+            datagrams.clone(),
+        );
+        registry.register(
+            "udp_flows_refused",
+            "Datagrams from new clients of a Udp route dropped because its flow table was full",
+            flows_refused.clone(),
+        );
+        registry.register(
+            "udp_upstream_unreachable",
+            "Datagrams a Udp route's upstream refused (ICMP port unreachable)",
+            unreachable.clone(),
+        );
         registry.register(
             "commands",
             "Commands (Redis) or statements (PostgreSQL) answered through a protocol route, per route and result: ok, error (from the server), injected_error, injected_nil, dropped",
@@ -289,6 +360,13 @@ impl Metrics {
             commands,
             command_seconds,
             protocol_errors,
+            datagrams,
+            flows_refused,
+            unreachable,
+            dns_queries,
+            dns_answers,
+            dns_unanswered,
+            dns_seconds,
             latency: Default::default(),
             round_trips: Default::default(),
         }
@@ -353,6 +431,77 @@ impl Metrics {
             seconds: self.command_seconds.get_or_create(&label).clone(),
             latency: latency_of(&self.latency, route),
             protocol_errors: self.protocol_errors.get_or_create(&label).clone(),
+        }
+    }
+
+    /// The datagram counters of one Udp route, looked up once per flow.
+    pub fn datagram_route(&self, route: &str) -> DatagramStats {
+        let stream = |direction| {
+            DatagramOutcome::ALL.map(|o| {
+                self.datagrams
+                    .get_or_create(&DatagramLabel {
+                        route: route.to_string(),
+                        direction,
+                        result: o.label(),
+                    })
+                    .clone()
+            })
+        };
+        let label = RouteLabel {
+            route: route.to_string(),
+        };
+        DatagramStats {
+            upstream: stream("upstream"),
+            downstream: stream("downstream"),
+            flows_refused: self.flows_refused.get_or_create(&label).clone(),
+            unreachable: self.unreachable.get_or_create(&label).clone(),
+        }
+    }
+
+    /// The counters of one Dns route, looked up once when it starts.
+    pub fn dns_route(&self, route: &str) -> DnsStats {
+        let queries = |transport| {
+            self.dns_queries
+                .get_or_create(&TransportLabel {
+                    route: route.to_string(),
+                    transport,
+                })
+                .clone()
+        };
+        let answers = |source| {
+            RCODES.map(|rcode| {
+                self.dns_answers
+                    .get_or_create(&AnswerLabel {
+                        route: route.to_string(),
+                        rcode,
+                        source,
+                    })
+                    .clone()
+            })
+        };
+        let unanswered = |reason| {
+            self.dns_unanswered
+                .get_or_create(&FailureLabel {
+                    route: route.to_string(),
+                    reason,
+                })
+                .clone()
+        };
+        DnsStats {
+            queries_udp: queries("udp"),
+            queries_tcp: queries("tcp"),
+            upstream_answers: answers("upstream"),
+            fault_answers: answers("fault"),
+            dropped: unanswered("dropped"),
+            upstream_timeouts: unanswered("timeout"),
+            overflowed: unanswered("overflowed"),
+            seconds: self
+                .dns_seconds
+                .get_or_create(&RouteLabel {
+                    route: route.to_string(),
+                })
+                .clone(),
+            latency: latency_of(&self.latency, route),
         }
     }
 

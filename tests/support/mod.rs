@@ -5,6 +5,9 @@
 
 pub mod api;
 pub mod breaker_app;
+pub mod datagram;
+pub mod dns_wire;
+pub mod dnsmasq;
 pub mod from;
 pub mod http_upstream;
 pub mod process;

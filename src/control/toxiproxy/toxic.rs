@@ -118,6 +118,10 @@ pub fn describe(kind: &FaultKind) -> Option<(&'static str, Map<String, Value>)> 
         | FaultKind::Nil(_)
         | FaultKind::SqlError(_)
         | FaultKind::Shutdown(_)
+        | FaultKind::Duplicate(_)
+        | FaultKind::Reorder(_)
+        | FaultKind::Rcode(_)
+        | FaultKind::Answer(_)
         | FaultKind::Reject(_) => return None,
     })
 }

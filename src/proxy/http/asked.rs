@@ -129,7 +129,7 @@ fn kind_of(key: &str, value: Option<&str>) -> Result<FaultKind, AskedError> {
             bytes_per_sec: number("1000")?,
         }),
         "truncate" => FaultKind::Truncate(Truncate {
-            after_bytes: number("100")?,
+            after_bytes: Some(number("100")?),
         }),
         other => {
             return Err(AskedError(format!(

@@ -402,8 +402,9 @@ impl HttpRoute {
                     let metrics = Arc::clone(&self.ctx.metrics);
                     let (name, kind) = (fault.name.clone(), fault.kind.name());
                     let on_cut = Box::new(move || metrics.fault_fired(&name, kind));
-                    response = response
-                        .map(|b| TruncatedBody::new(b, t.after_bytes, on_cut).boxed_unsync());
+                    response = response.map(|b| {
+                        TruncatedBody::new(b, t.after_bytes.unwrap_or(0), on_cut).boxed_unsync()
+                    });
                 }
                 _ => {}
             }

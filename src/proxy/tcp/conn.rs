@@ -102,7 +102,8 @@ pub async fn serve(
                 };
                 session.run(&mut rules).await
             }
-            Protocol::Tcp | Protocol::Http => {
+            // Http, Udp and Dns routes are served elsewhere and never get here.
+            Protocol::Tcp | Protocol::Http | Protocol::Udp | Protocol::Dns => {
                 let session = Session {
                     client: &client,
                     upstream: &upstream,

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::conn;
+use crate::proxy::ProxyContext;
 use crate::proxy::accept::AcceptErrors;
-use crate::proxy::{ProxyContext, ProxyError};
 use crate::rules::{Protocol, Route};
 
 /// A bound route. Dropping it stops accepting; open connections carry on.
@@ -73,21 +73,6 @@ impl Drop for RouteHandle {
     }
 }
 
-/// Binds `route`'s listen address without accepting yet, so that a change can bind every
-/// new listener before it commits to any.
-pub async fn bind(route: &Route) -> Result<TcpListener, ProxyError> {
-    let addr: SocketAddr = route.listen.parse().map_err(|_| ProxyError::BadListen {
-        route: route.name.clone(),
-        listen: route.listen.clone(),
-    })?;
-    let bind_error = |source| ProxyError::Bind {
-        route: route.name.clone(),
-        addr,
-        source,
-    };
-    TcpListener::bind(addr).await.map_err(bind_error)
-}
-
 /// The address `listener` is bound to. A bound listener always knows it; should the OS not
 /// say, the address the route asked for stands in.
 pub(crate) fn bound_addr(listener: &TcpListener, route: &Route) -> SocketAddr {
@@ -98,7 +83,6 @@ pub(crate) fn bound_addr(listener: &TcpListener, route: &Route) -> SocketAddr {
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// Starts accepting on a listener from [`bind`].
 /// Starts serving a TCP or protocol route; `tls` terminates TLS for a PostgreSQL route whose
 /// clients ask for it.
 pub fn start(

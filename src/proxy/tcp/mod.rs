@@ -9,7 +9,7 @@ mod splice;
 mod stream;
 
 pub(crate) use listener::bound_addr;
-pub use listener::{RouteHandle, bind, start};
+pub use listener::{RouteHandle, start};
 // The per-connection pieces, public for the micro-benchmarks in benches/hot_paths.rs.
 pub use plan::{Cut, Plan};
 pub use session::Ending;
