@@ -105,6 +105,10 @@ pub fn dry_run(scenario: &Scenario) -> String {
                 .recover_within
                 .map(|d| format!(", recovers within {:.2} s", secs(d)))
                 .unwrap_or_default()
+                + &probe
+                    .rto
+                    .map(|d| format!(", RTO {:.2} s", secs(d)))
+                    .unwrap_or_default()
         );
     }
     out

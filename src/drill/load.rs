@@ -178,6 +178,51 @@ fn probe_problems(probe: &Probe) -> Vec<String> {
     {
         out.push(format!("probe {name:?}: {method:?} is not an HTTP method"));
     }
+    out.extend(durability_problems(probe));
+    out
+}
+
+/// What is wrong with a probe's `rpo` or its `Durability` check.
+fn durability_problems(probe: &Probe) -> Vec<String> {
+    use super::scenario::{DurableRead, DurableWrite, IdFrom};
+    let name = probe.name.as_str();
+    let mut out = Vec::new();
+    let Check::Durability { write, read } = &probe.check else {
+        if probe.rpo.is_some() {
+            out.push(format!(
+                "probe {name:?}: rpo is measured by a Durability probe, which writes and reads back; this one does not write"
+            ));
+        }
+        return out;
+    };
+    let DurableWrite::Http { method, id, .. } = write;
+    if hyper::Method::from_bytes(method.as_bytes()).is_err() {
+        out.push(format!("probe {name:?}: {method:?} is not an HTTP method"));
+    }
+    match id {
+        IdFrom::Json(pointer) if !pointer.is_empty() && !pointer.starts_with('/') => {
+            out.push(format!(
+                "probe {name:?}: id: Json({pointer:?}) is not a JSON pointer (they start with /, as in \"/id\")"
+            ));
+        }
+        IdFrom::Regex(pattern) => {
+            if let Err(e) = regex::Regex::new(pattern) {
+                out.push(format!("probe {name:?}: id: Regex: {e}"));
+            }
+        }
+        IdFrom::Json(_) => {}
+    }
+    let DurableRead::Http { url, .. } = read;
+    if !url.contains("${id}") {
+        out.push(format!(
+            "probe {name:?}: read url {url:?} has no ${{id}}, so every write would be read back from the same place"
+        ));
+    }
+    if probe.degraded.is_some() {
+        out.push(format!(
+            "probe {name:?}: a Durability probe takes no degraded mode; its writes either are acknowledged or not"
+        ));
+    }
     out
 }
 
@@ -254,6 +299,12 @@ fn durations(scenario: &Scenario) -> Vec<(String, Duration)> {
         }
         if let Some(d) = p.recover_within {
             all.push((format!("probe {n:?} recover_within"), d));
+        }
+        if let Some(d) = p.rto {
+            all.push((format!("probe {n:?} rto"), d));
+        }
+        if let Some(d) = p.rpo {
+            all.push((format!("probe {n:?} rpo"), d));
         }
     }
     for a in &scenario.abort {

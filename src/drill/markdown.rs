@@ -43,15 +43,15 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| probe | verdict | baseline | detected after | degraded mode after | worst window | failed samples | error budget | recovery |"
+        "| probe | verdict | baseline | detected after | degraded mode after | worst window | failed samples | error budget | recovery | RTO |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for probe in &report.probes {
         let m = probe.measures.as_ref();
         let verdict = probe.verdict.map_or("—", |v| v.label());
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} |",
             probe.name,
             verdict,
             probe.baseline_success * 100.0,
@@ -70,6 +70,7 @@ pub fn render(report: &Report) -> String {
             m.and_then(|m| m.error_budget_burned)
                 .map_or("—".into(), |b| format!("{:.0}×", b)),
             secs(m.and_then(|m| m.recovery_ms)),
+            against(m.and_then(|m| m.rto_ms), probe.probe.rto),
         );
     }
     let reasons: Vec<_> = report
@@ -100,11 +101,72 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    durability_section(&mut out, report);
     let _ = writeln!(out, "\n## Timeline\n");
     for event in &report.events {
         let _ = writeln!(out, "- {:>8} {}", secs(Some(event.t_ms)), event.what);
     }
     out
+}
+
+/// The writes each `Durability` probe had acknowledged and what reading them back found.
+fn durability_section(out: &mut String, report: &Report) {
+    let found: Vec<_> = report
+        .probes
+        .iter()
+        .filter_map(|p| p.durability.as_ref().map(|d| (p, d)))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Durability\n");
+    let _ = writeln!(
+        out,
+        "| probe | acknowledged writes | lost | RPO (span of the lost writes) | duplicates | unverified |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (probe, d) in &found {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            probe.name,
+            d.acknowledged,
+            d.lost.len(),
+            against(Some(d.rpo_ms), probe.probe.rpo),
+            d.duplicates.values().map(|n| n - 1).sum::<usize>(),
+            d.unverified.len()
+        );
+    }
+    for (probe, d) in found {
+        if let (Some(first), Some(last)) = (d.lost.first(), d.lost.last()) {
+            let _ = writeln!(
+                out,
+                "\n- **{}** lost the writes acknowledged from {} to {} (ids {} … {})",
+                probe.name,
+                secs(Some(first.t_ms)),
+                secs(Some(last.t_ms)),
+                first.id,
+                last.id
+            );
+        }
+    }
+}
+
+/// A measured time against its objective: `3.20 s (≤ 30 s, met)`.
+fn against(measured: Option<f64>, objective: Option<std::time::Duration>) -> String {
+    match (measured, objective) {
+        (measured, None) => secs(measured),
+        (None, Some(o)) => format!("never (≤ {}, missed)", humantime::format_duration(o)),
+        (Some(ms), Some(o)) => {
+            let met = ms <= o.as_secs_f64() * 1000.0;
+            format!(
+                "{} (≤ {}, {})",
+                secs(Some(ms)),
+                humantime::format_duration(o),
+                if met { "met" } else { "missed" }
+            )
+        }
+    }
 }
 
 /// Milliseconds as seconds with two decimals, or a dash.

@@ -47,6 +47,11 @@ pub struct Measures {
     /// From the lift to the first moment from which the steady state held for whole windows
     /// until the end of the drill.
     pub recovery_ms: Option<f64>,
+    /// The measured recovery time: from the injection to the first moment from which the
+    /// steady state held for whole windows until the end, through the faults or after them;
+    /// 0 when no sample failed. `None` when it never came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<f64>,
 }
 
 /// The verdict on one probe's hypothesis.
@@ -145,6 +150,12 @@ pub fn measure(probe: &Probe, samples: &[Sample], phases: &Phases) -> Measures {
         worst_window_success,
         worst_window_partial,
         no_traffic_samples: samples.iter().filter(|s| s.no_traffic).count(),
+        rto_ms: if failed_samples == 0 {
+            Some(0.0)
+        } else {
+            good_from(samples, &probe.steady, phases.injected_ms, phases.end_ms)
+                .map(|t| t - phases.injected_ms)
+        },
         recovery_ms: recovered_at(samples, &probe.steady, phases).map(|t| {
             // A probe that was healthy when the faults were lifted and stayed so needed no
             // time at all; otherwise the time runs to its first good sample.
@@ -179,13 +190,19 @@ fn worst_window(faulted: &[Sample], window: f64, phases: &Phases) -> (Option<f64
 /// The first successful sample after the lift from which every whole window up to the end
 /// holds the steady state, if at least one whole window follows it.
 fn recovered_at(samples: &[Sample], steady: &Steady, phases: &Phases) -> Option<f64> {
+    good_from(samples, steady, phases.lifted_ms, phases.end_ms)
+}
+
+/// The first successful sample at or after `from_ms` from which every whole window up to
+/// `end_ms` holds the steady state, if at least one whole window follows it.
+fn good_from(samples: &[Sample], steady: &Steady, from_ms: f64, end_ms: f64) -> Option<f64> {
     let window = steady.window.as_secs_f64() * 1000.0;
-    let after = between(samples, phases.lifted_ms, phases.end_ms + 1.0);
+    let after = between(samples, from_ms, end_ms + 1.0);
     // Walk back from the end: `good_from` is the earliest start from which every whole
     // window so far held.
     let mut good_from = None;
     for (i, sample) in after.iter().enumerate().rev() {
-        let whole = sample.t_ms + window <= phases.end_ms;
+        let whole = sample.t_ms + window <= end_ms;
         if !whole {
             continue;
         }
@@ -209,6 +226,23 @@ pub fn judge(probe: &Probe, measures: &Measures) -> (Verdict, Option<String>) {
             Some("did not recover: the steady state never held for a whole window after the faults were lifted".into()),
         );
     };
+    if let Some(objective) = probe.rto {
+        let missed = measures
+            .rto_ms
+            .is_none_or(|rto| rto > objective.as_secs_f64() * 1000.0);
+        if missed {
+            return (
+                Verdict::Failed,
+                Some(format!(
+                    "missed its RTO: back {} after the injection, the objective is {}",
+                    measures
+                        .rto_ms
+                        .map_or("never".to_string(), |ms| format!("{:.0} ms", ms)),
+                    humantime::format_duration(objective)
+                )),
+            );
+        }
+    }
     if let Some(limit) = probe.recover_within
         && recovery > limit.as_secs_f64() * 1000.0
     {
@@ -237,6 +271,8 @@ pub fn judge(probe: &Probe, measures: &Measures) -> (Verdict, Option<String>) {
             ),
             Some(_) => (Verdict::DegradedAsPlanned, None),
         },
+        // With an RTO the outage is the plan: the hypothesis is that service is back in time.
+        None if probe.rto.is_some() => (Verdict::Passed, None),
         None => match measures.worst_window_success {
             Some(worst) if worst < probe.steady.min_success => (
                 Verdict::Failed,
@@ -279,6 +315,8 @@ mod tests {
                 min_share: 0.9,
             }),
             recover_within: None,
+            rto: None,
+            rpo: None,
             affected_by: Vec::new(),
         }
     }
@@ -395,5 +433,47 @@ mod tests {
         s[9].latency_ms = 50.0;
         assert!((success(&s) - 0.7).abs() < 1e-9);
         assert_eq!(p99_ms(&s), 50.0);
+    }
+
+    #[test]
+    fn rto_runs_from_the_injection_to_a_failover_made_while_the_faults_hold() {
+        // Injected at 1000, failing until 2500 (the failover), lifted at 5000.
+        let phases = Phases {
+            injected_ms: 1000.0,
+            lifted_ms: 5000.0,
+            end_ms: 8000.0,
+        };
+        let mut p = probe(false);
+        let m = measure(&p, &samples(8000, 1000..2500), &phases);
+        assert_eq!(m.rto_ms, Some(1500.0));
+        p.rto = Some(Duration::from_secs(2));
+        assert_eq!(
+            judge(&p, &m).0,
+            Verdict::Passed,
+            "an outage within the RTO is the plan"
+        );
+        p.rto = Some(Duration::from_secs(1));
+        let (verdict, why) = judge(&p, &m);
+        assert_eq!(verdict, Verdict::Failed);
+        assert!(why.is_some_and(|w| w.contains("missed its RTO: back 1500 ms")));
+    }
+
+    #[test]
+    fn rto_counts_the_time_after_the_lift_when_the_service_waited_for_it() {
+        let phases = Phases {
+            injected_ms: 1000.0,
+            lifted_ms: 3000.0,
+            end_ms: 6000.0,
+        };
+        let mut p = probe(true);
+        p.rto = Some(Duration::from_secs(3));
+        let m = measure(&p, &samples(6000, 1000..3400), &phases);
+        assert_eq!(m.rto_ms, Some(2400.0));
+        assert_eq!(m.recovery_ms, Some(400.0));
+        assert_eq!(judge(&p, &m).0, Verdict::DegradedAsPlanned, "met");
+        let healthy = measure(&p, &samples(6000, 0..0), &phases);
+        assert_eq!(healthy.rto_ms, Some(0.0), "no failure, no recovery time");
+        let never = measure(&p, &samples(6000, 1000..6000), &phases);
+        assert_eq!(never.rto_ms, None);
     }
 }

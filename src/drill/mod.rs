@@ -18,6 +18,7 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod control;
+pub mod durability;
 mod error;
 pub mod load;
 pub mod markdown;

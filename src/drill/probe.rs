@@ -17,8 +17,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::DrillError;
 use super::control::Control;
+use super::durability::{Ack, Ledger, extract_id};
 use super::route_probe::{Counts, counts, interval};
-use super::scenario::{Check, Degraded, Probe};
+use super::scenario::{Check, Degraded, DurableWrite, IdFrom, Probe};
 use crate::report::error_chain;
 
 /// Bodies are read this far, for `body_contains`.
@@ -58,6 +59,29 @@ pub struct Sampler {
     target: Target,
 }
 
+/// An HTTP client of drills' probes, verifying certificates against the built-in roots.
+pub type ProbeClient<B = Empty<Bytes>> = Client<HttpsConnector<HttpConnector>, B>;
+
+/// The client of a probe's HTTP requests.
+pub fn http_client<B>() -> Result<ProbeClient<B>, String>
+where
+    B: http_body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tls = crate::tls::client_config(None, false).map_err(|e| format!("TLS set-up: {e}"))?;
+    let connector = crate::tls::http_connector(tls);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector))
+}
+
+/// Expands the environment in `text`, leaving `${id}` for the read-back to fill in.
+pub(super) fn expand_keeping_id(text: &str) -> Result<String, String> {
+    const HOLD: &str = "\u{0}switchboard-id\u{0}";
+    expand_env(&text.replace("${id}", HOLD)).map(|t| t.replace(HOLD, "${id}"))
+}
+
 enum Target {
     Http {
         client: Box<Client<HttpsConnector<HttpConnector>, Empty<Bytes>>>,
@@ -74,6 +98,16 @@ enum Target {
         route: String,
         max_error_rate: f64,
         previous: Mutex<Option<Counts>>,
+    },
+    Durability {
+        client: Box<ProbeClient<http_body_util::Full<Bytes>>>,
+        url: hyper::Uri,
+        method: Method,
+        body: Option<String>,
+        content_type: String,
+        id: IdFrom,
+        ledger: Ledger,
+        written: std::sync::atomic::AtomicU64,
     },
 }
 
@@ -92,17 +126,38 @@ impl Sampler {
                     .map_err(|e| bad(format!("{expanded:?} is not a URL: {e}")))?;
                 let method = Method::from_bytes(method.as_bytes())
                     .map_err(|e| bad(format!("{method:?}: {e}")))?;
-                let tls = crate::tls::client_config(None, false)
-                    .map_err(|e| bad(format!("TLS set-up: {e}")))?;
-                let connector = crate::tls::http_connector(tls);
                 Target::Http {
-                    client: Box::new(
-                        Client::builder(TokioExecutor::new())
-                            .pool_idle_timeout(Duration::from_secs(30))
-                            .build(connector),
-                    ),
+                    client: Box::new(http_client().map_err(bad)?),
                     url,
                     method,
+                }
+            }
+            Check::Durability {
+                write:
+                    DurableWrite::Http {
+                        url,
+                        method,
+                        body,
+                        content_type,
+                        id,
+                    },
+                ..
+            } => {
+                let expanded = expand_env(url).map_err(bad)?;
+                let url: hyper::Uri = expanded
+                    .parse()
+                    .map_err(|e| bad(format!("{expanded:?} is not a URL: {e}")))?;
+                let method = Method::from_bytes(method.as_bytes())
+                    .map_err(|e| bad(format!("{method:?}: {e}")))?;
+                Target::Durability {
+                    client: Box::new(http_client().map_err(bad)?),
+                    url,
+                    method,
+                    body: body.clone(),
+                    content_type: content_type.clone(),
+                    id: id.clone(),
+                    ledger: Ledger::default(),
+                    written: std::sync::atomic::AtomicU64::new(0),
                 }
             }
             Check::Tcp { addr, send, expect } => Target::Tcp {
@@ -125,6 +180,14 @@ impl Sampler {
             probe: probe.clone(),
             target,
         })
+    }
+
+    /// The ledger of a `Durability` probe's acknowledged writes.
+    pub fn ledger(&self) -> Option<Ledger> {
+        match &self.target {
+            Target::Durability { ledger, .. } => Some(ledger.clone()),
+            _ => None,
+        }
     }
 
     /// Samples every interval until the task is aborted, sending `(probe index, sample)`.
@@ -189,6 +252,20 @@ impl Sampler {
                     no_traffic: false,
                 });
             }
+            Ok(Ok(Answer::Written { status, id })) => {
+                let acknowledged = (200..300).contains(&status) && id.is_some();
+                if let (true, Some(id), Target::Durability { ledger, .. }) =
+                    (acknowledged, id, &self.target)
+                {
+                    ledger.record(Ack { t_ms, id });
+                }
+                let error = match (acknowledged, (200..300).contains(&status)) {
+                    (true, _) => None,
+                    (false, true) => Some("acknowledged without an id".to_string()),
+                    (false, false) => None,
+                };
+                (acknowledged, Some(status), false, error)
+            }
             Ok(Ok(Answer::Http { status, body })) => {
                 let ok = http_ok(&self.probe.check, status, &body);
                 let degraded = self
@@ -243,6 +320,38 @@ impl Sampler {
                     status,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 })
+            }
+            Target::Durability {
+                client,
+                url,
+                method,
+                body,
+                content_type,
+                id,
+                written,
+                ..
+            } => {
+                let n = written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = body
+                    .as_deref()
+                    .map(|b| b.replace("${n}", &n.to_string()))
+                    .unwrap_or_default();
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(url.clone())
+                    .header(hyper::header::USER_AGENT, "switchboard-drill")
+                    .header(hyper::header::CONTENT_TYPE, content_type.as_str())
+                    .body(http_body_util::Full::new(Bytes::from(body)))
+                    .map_err(|e| e.to_string())?;
+                let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+                let status = response.status().as_u16();
+                let answer = Limited::new(response.into_body(), BODY_LIMIT)
+                    .collect()
+                    .await
+                    .map_err(|e| format!("reading the body: {e}"))?
+                    .to_bytes();
+                let id = extract_id(&String::from_utf8_lossy(&answer), id);
+                Ok(Answer::Written { status, id })
             }
             Target::Route {
                 control,
@@ -306,6 +415,11 @@ async fn round_trip(
 
 pub(super) enum Answer {
     Connected,
+    /// A durability probe's write was answered; `id` when the answer gave one.
+    Written {
+        status: u16,
+        id: Option<String>,
+    },
     Http {
         status: u16,
         body: String,

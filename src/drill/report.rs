@@ -95,6 +95,9 @@ pub struct ProbeReport {
     pub verdict: Option<Verdict>,
     /// Why it failed, when it did.
     pub reason: Option<String>,
+    /// What reading back a `Durability` probe's acknowledged writes found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<super::durability::Durability>,
     /// Every sample, in time order.
     pub samples: Vec<Sample>,
 }

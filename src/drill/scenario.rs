@@ -68,6 +68,25 @@ pub struct Probe {
         skip_serializing_if = "Option::is_none"
     )]
     pub recover_within: Option<Duration>,
+    /// The recovery time objective: the service must be back (its steady state holding to
+    /// the end) within this of the injection, whether it came back through a failover while
+    /// the faults were in force or after they were lifted. The report gives the measured RTO
+    /// against it, and the probe fails when it is missed; without a `degraded` plan, an outage
+    /// within the RTO does not fail the probe.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rto: Option<Duration>,
+    /// The recovery point objective of a `Durability` probe: the acknowledged writes lost
+    /// may span at most this. The probe fails when more is lost.
+    #[serde(
+        with = "humantime_serde",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rpo: Option<Duration>,
     /// The faults this probe is meant to feel. The report's chart shades their windows on
     /// the probe's panel; every fault's windows show in the lanes above it either way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +147,71 @@ pub enum Check {
         #[serde(default = "default_max_error_rate")]
         max_error_rate: f64,
     },
+    /// Writes throughout the drill, keeping every write the app acknowledged; once the drill
+    /// is over, reads each one back. A sample succeeds when its write was acknowledged. The
+    /// report counts the acknowledged writes that were lost, the time span they cover (the
+    /// measured RPO) and ids acknowledged twice.
+    Durability {
+        /// One write per sample.
+        write: DurableWrite,
+        /// How one acknowledged write is read back.
+        read: DurableRead,
+    },
+}
+
+/// The write of a `Durability` probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DurableWrite {
+    /// An HTTP request; a 2xx answer whose body gives an id acknowledges the write.
+    Http {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// The method.
+        #[serde(default = "default_write_method")]
+        method: String,
+        /// The request body; `${n}` stands for the write's number in the drill.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        /// The body's content type.
+        #[serde(default = "default_content_type")]
+        content_type: String,
+        /// Where the acknowledgement gives the write's id.
+        id: IdFrom,
+    },
+}
+
+/// Where an acknowledgement gives the id of the write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IdFrom {
+    /// A JSON pointer into the answer's body (`"/id"`, `"/order/id"`).
+    Json(String),
+    /// A regular expression over the answer's body; its first group (or the whole match).
+    Regex(String),
+}
+
+/// The read-back of a `Durability` probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DurableRead {
+    /// An HTTP GET; `${id}` in the URL stands for the write's id. A status in
+    /// `expect_status` (any 2xx when empty) shows the write is there, 404 or 410 that it is
+    /// lost; anything else, after three tries, leaves it unverified.
+    Http {
+        /// `http://` or `https://` URL with `${id}`.
+        url: String,
+        /// Statuses that show the write is there.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect_status: Vec<u16>,
+    },
+}
+
+fn default_write_method() -> String {
+    "POST".into()
+}
+
+fn default_content_type() -> String {
+    "application/json".into()
 }
 
 fn default_max_error_rate() -> f64 {

@@ -1,7 +1,8 @@
 //! `report.svg`: one panel per probe. Above each plot, a lane per fault shows when it was
 //! switched on; the plot draws success, the planned degraded mode and p99 latency as steps at
 //! the sample times, shades the windows of the faults the probe is `affected_by`, and marks
-//! the injection and the lift above the 100% line.
+//! the injection and the lift above the 100% line. A `Durability` probe's lost writes are
+//! crosses on its time axis, where they were acknowledged.
 
 mod steps;
 
@@ -23,6 +24,7 @@ const Y_TOP: f64 = 116.0;
 const SUCCESS: RGBColor = RGBColor(30, 100, 200);
 const LATENCY: RGBColor = RGBColor(40, 150, 70);
 const DEGRADED: RGBColor = RGBColor(230, 150, 20);
+const LOST: RGBColor = RGBColor(200, 0, 0);
 const FAULT_COLOURS: [RGBColor; 6] = [
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
@@ -126,6 +128,14 @@ fn panel(area: &Area<'_>, report: &Report, probe: &ProbeReport) -> Drawn {
     }
     let latency = steps::step_points(&stretches, |s| s.p99_ms);
     chart.draw_secondary_series(LineSeries::new(latency, LATENCY.stroke_width(1)))?;
+    if let Some(found) = &probe.durability {
+        chart.draw_series(
+            found
+                .lost
+                .iter()
+                .map(|ack| Cross::new((ack.t_ms / 1000.0, 4.0), 4, LOST.stroke_width(2))),
+        )?;
+    }
 
     let (x_pixels, _) = chart.plotting_area().get_pixel_range();
     let to_px = |t_s: f64| {
@@ -232,6 +242,18 @@ fn heading(area: &Area<'_>, probe: &ProbeReport, shaded: bool) -> Drawn {
     let font = TextStyle::from(("sans-serif", 12).into_font());
     let mut x = (WIDTH - MARGIN) as i32;
     let y = 14;
+    if probe
+        .durability
+        .as_ref()
+        .is_some_and(|d| !d.lost.is_empty())
+    {
+        let text = "lost write";
+        x -= area.estimate_text_size(text, &font)?.0 as i32;
+        area.draw(&Text::new(text, (x, y - 6), font.clone()))?;
+        x -= 12;
+        area.draw(&Cross::new((x, y), 4, LOST.stroke_width(2)))?;
+        x -= 16;
+    }
     if shaded {
         let text = "shaded: faults it is affected by";
         x -= area.estimate_text_size(text, &font)?.0 as i32;

@@ -127,12 +127,15 @@ mod tests {
                 steady: Steady::default(),
                 degraded: None,
                 recover_within: None,
+                rto: None,
+                rpo: None,
                 affected_by: affected_by.iter().map(|s| s.to_string()).collect(),
             },
             baseline_success: 1.0,
             measures: None,
             verdict: None,
             reason: None,
+            durability: None,
             samples,
         }
     }

@@ -14,10 +14,11 @@ mod checks;
 
 use super::DrillError;
 use super::control::Control;
+use super::durability::{self, Durability, Ledger};
 use super::measure::{self, Phases, Verdict};
-use super::probe::{Sample, Sampler};
+use super::probe::{Sample, Sampler, expand_keeping_id, http_client};
 use super::report::{FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TimelineEvent};
-use super::scenario::Scenario;
+use super::scenario::{Check, DurableRead, Scenario};
 use super::timeline::{self, Plan};
 use crate::telemetry::timestamp;
 
@@ -75,6 +76,7 @@ pub async fn run(
     let mut drill = Drill::new(scenario, control, &plan, progress);
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
+    let ledgers: Vec<Option<Ledger>> = samplers.iter().map(Sampler::ledger).collect();
     for sampler in samplers {
         tasks.spawn(sampler.run(drill.origin, sender.clone()));
     }
@@ -83,7 +85,37 @@ pub async fn run(
 
     let ended = drill.body(&plan, &mut receiver, &mut stop).await;
     tasks.abort_all();
-    Ok(drill.finish(ended))
+    // After the recovery, every acknowledged write is read back.
+    let found = if ended.injected {
+        read_back(scenario, &ledgers).await
+    } else {
+        vec![None; ledgers.len()]
+    };
+    Ok(drill.finish(ended, found))
+}
+
+/// What reading back each `Durability` probe's ledger found, by probe.
+async fn read_back(scenario: &Scenario, ledgers: &[Option<Ledger>]) -> Vec<Option<Durability>> {
+    let mut found = Vec::with_capacity(ledgers.len());
+    for (probe, ledger) in scenario.probes.iter().zip(ledgers) {
+        let (Some(ledger), Check::Durability { read, .. }) = (ledger, &probe.check) else {
+            found.push(None);
+            continue;
+        };
+        let DurableRead::Http { url, expect_status } = read;
+        let read = DurableRead::Http {
+            url: expand_keeping_id(url).unwrap_or_else(|_| url.clone()),
+            expect_status: expect_status.clone(),
+        };
+        let Ok(client) = http_client() else {
+            found.push(None);
+            continue;
+        };
+        found.push(Some(
+            durability::read_back(&ledger.acks(), &read, &client, probe.timeout).await,
+        ));
+    }
+    found
 }
 
 /// How the phases went.
@@ -323,7 +355,7 @@ impl<'a> Drill<'a> {
         });
     }
 
-    fn finish(mut self, ended: Ended) -> Report {
+    fn finish(mut self, ended: Ended, found: Vec<Option<Durability>>) -> Report {
         self.phase = Phase::Done;
         self.publish();
         let end = self.phases.end_ms;
@@ -333,14 +365,22 @@ impl<'a> Drill<'a> {
             .probes
             .iter()
             .zip(std::mem::take(&mut self.samples))
-            .map(|(probe, mut samples)| {
+            .zip(found)
+            .map(|((probe, mut samples), durability)| {
                 samples.retain(|s| s.t_ms <= end);
                 let baseline_success =
                     measure::success(measure::between(&samples, 0.0, baseline_ms));
                 let (measures, verdict, reason) = if ended.injected {
                     let m = measure::measure(probe, &samples, &self.phases);
                     let (verdict, reason) = measure::judge(probe, &m);
-                    (Some(m), Some(verdict), reason)
+                    // A lost recovery point fails the probe whatever else it showed.
+                    match durability
+                        .as_ref()
+                        .and_then(|d| durability::judge(probe, d))
+                    {
+                        Some(why) => (Some(m), Some(Verdict::Failed), Some(why)),
+                        None => (Some(m), Some(verdict), reason),
+                    }
                 } else {
                     (None, None, None)
                 };
@@ -351,6 +391,7 @@ impl<'a> Drill<'a> {
                     measures,
                     verdict,
                     reason,
+                    durability,
                     samples,
                 }
             })
