@@ -164,3 +164,35 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
         "the chart marks the lost writes"
     );
 }
+
+#[test]
+fn durability_probes_and_objectives_are_checked_with_file_line_col() {
+    let drill = |probe: &str| {
+        format!(
+            r#"(name: "d", baseline: "1s", probes: [{probe}],
+ steps: [(action: Hold("1s"))])"#
+        )
+    };
+    let bad = |probe: &str, needle: &str| {
+        let err = switchboard::drill::load::parse(std::path::Path::new("d.ron"), &drill(probe))
+            .expect_err("refused");
+        let message = err.to_string();
+        assert!(message.starts_with("d.ron:"), "{message}");
+        assert!(message.contains(needle), "{message} should say {needle}");
+    };
+    let write = r#"write: Http(url: "http://127.0.0.1:1/orders", id: Json("/id"))"#;
+    bad(
+        &format!(
+            r#"(name: "w", check: Durability({write}, read: Http(url: "http://127.0.0.1:1/orders")))"#
+        ),
+        "has no ${id}",
+    );
+    bad(
+        r#"(name: "w", check: Durability(write: Http(url: "http://h:1/", id: Regex("(")), read: Http(url: "http://h:1/${id}")))"#,
+        "id: Regex",
+    );
+    bad(
+        r#"(name: "w", check: Http(url: "http://127.0.0.1:1/"), rpo: "1s")"#,
+        "rpo is measured by a Durability probe",
+    );
+}
