@@ -80,6 +80,9 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
     let sb = primary().await;
     let app = durable_app::start(sb.addr("primary-db").await).await;
     let addr = app.addr;
+    // A second app on the same primary, for a probe that reads back before the restore.
+    let other = durable_app::start(sb.addr("primary-db").await).await;
+    let other_addr = other.addr;
     let dir = scratch_dir("drill-rpo");
     let text = format!(
         r#"(
@@ -92,6 +95,13 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
        write: Http(url: "http://{addr}/orders", body: "{{\"item\": \"kettle ${{n}}\"}}", id: Json("/id")),
        read: Http(url: "http://{addr}/orders/${{id}}")),
      steady: (min_success: 1.0, window: "500ms"), rto: "3s", rpo: "1s"),
+    // The same writes' fate read while the failover stands, before the faults are lifted.
+    (name: "orders-before-restore", interval: "100ms", timeout: "500ms",
+     check: Durability(
+       write: Http(url: "http://{other_addr}/orders", id: Json("/id")),
+       read: Http(url: "http://{other_addr}/orders/${{id}}"),
+       read_back: BeforeRestore),
+     steady: (min_success: 1.0, window: "500ms")),
   ],
   steps: [(action: Enable("primary-gone")), (action: Hold("3s"))],
 )"#
@@ -162,6 +172,34 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
     assert!(
         ran.svg.contains("lost write"),
         "the chart marks the lost writes"
+    );
+
+    // Read before the restore, the other probe finds exactly what its app lost, all of it
+    // acknowledged before the lift.
+    let before = &ran.probe("orders-before-restore")["durability"];
+    let its_lost: Vec<String> = before["lost"]
+        .as_array()
+        .expect("lost writes")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let other_lost: Vec<String> = other.lost().keys().map(u64::to_string).collect();
+    assert!(!its_lost.is_empty());
+    assert_eq!(its_lost, other_lost);
+    let lifted = ran.report["phases"]["lifted_ms"].as_f64().expect("lifted");
+    let last_ack = before["lost"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["t_ms"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(last_ack < lifted, "read back before the restore");
+    assert!(
+        ran.report["events"].as_array().is_some_and(|es| es
+            .iter()
+            .any(|e| e["what"] == "acknowledged writes read back before the restore")),
+        "{:#}",
+        ran.report["events"]
     );
 }
 

@@ -14,7 +14,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde::{Deserialize, Serialize};
 
-use super::scenario::{DurableRead, IdFrom, Probe};
+use super::probe::{expand_keeping_id, http_client};
+use super::scenario::{Check, DurableRead, IdFrom, Probe, ReadBack, Scenario};
 
 /// One acknowledged write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +201,47 @@ async fn read_one(
         }
         _ => Found::Unknown,
     }
+}
+
+/// What reading back the ledger of each `Durability` probe that reads back `when` found, by
+/// probe (`None` for the others).
+pub async fn read_back_all(
+    scenario: &Scenario,
+    ledgers: &[Option<Ledger>],
+    when: ReadBack,
+) -> Vec<Option<Durability>> {
+    let mut found = Vec::with_capacity(ledgers.len());
+    for (probe, ledger) in scenario.probes.iter().zip(ledgers) {
+        let (
+            Some(ledger),
+            Check::Durability {
+                read,
+                read_back: at,
+                ..
+            },
+        ) = (ledger, &probe.check)
+        else {
+            found.push(None);
+            continue;
+        };
+        if *at != when {
+            found.push(None);
+            continue;
+        }
+        let DurableRead::Http { url, expect_status } = read;
+        let read = DurableRead::Http {
+            url: expand_keeping_id(url).unwrap_or_else(|_| url.clone()),
+            expect_status: expect_status.clone(),
+        };
+        let Ok(client) = http_client() else {
+            found.push(None);
+            continue;
+        };
+        found.push(Some(
+            read_back(&ledger.acks(), &read, &client, probe.timeout).await,
+        ));
+    }
+    found
 }
 
 #[cfg(test)]

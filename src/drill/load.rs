@@ -187,7 +187,7 @@ fn durability_problems(probe: &Probe) -> Vec<String> {
     use super::scenario::{DurableRead, DurableWrite, IdFrom};
     let name = probe.name.as_str();
     let mut out = Vec::new();
-    let Check::Durability { write, read } = &probe.check else {
+    let Check::Durability { write, read, .. } = &probe.check else {
         if probe.rpo.is_some() {
             out.push(format!(
                 "probe {name:?}: rpo is measured by a Durability probe, which writes and reads back; this one does not write"

@@ -156,7 +156,28 @@ pub enum Check {
         write: DurableWrite,
         /// How one acknowledged write is read back.
         read: DurableRead,
+        /// When the writes are read back.
+        #[serde(default, skip_serializing_if = "ReadBack::is_default")]
+        read_back: ReadBack,
     },
+}
+
+/// When a `Durability` probe reads its acknowledged writes back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadBack {
+    /// Once the faults are lifted and the drill has observed the recovery.
+    #[default]
+    AfterRecovery,
+    /// When the fault phase ends, before the faults are lifted: what survived in the system
+    /// the failover left, before lifting them fails back (a name pointing back at the
+    /// primary region, say).
+    BeforeRestore,
+}
+
+impl ReadBack {
+    fn is_default(&self) -> bool {
+        *self == ReadBack::default()
+    }
 }
 
 /// The write of a `Durability` probe.

@@ -16,9 +16,9 @@ use super::DrillError;
 use super::control::Control;
 use super::durability::{self, Durability, Ledger};
 use super::measure::{self, Phases, Verdict};
-use super::probe::{Sample, Sampler, expand_keeping_id, http_client};
+use super::probe::{Sample, Sampler};
 use super::report::{FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TimelineEvent};
-use super::scenario::{Check, DurableRead, Scenario};
+use super::scenario::{ReadBack, Scenario};
 use super::timeline::{self, Plan};
 use crate::telemetry::timestamp;
 
@@ -83,39 +83,21 @@ pub async fn run(
     drop(sender);
     drill.seed = control.seed().await;
 
+    drill.ledgers = ledgers;
     let ended = drill.body(&plan, &mut receiver, &mut stop).await;
     tasks.abort_all();
-    // After the recovery, every acknowledged write is read back.
-    let found = if ended.injected {
-        read_back(scenario, &ledgers).await
-    } else {
-        vec![None; ledgers.len()]
-    };
-    Ok(drill.finish(ended, found))
-}
-
-/// What reading back each `Durability` probe's ledger found, by probe.
-async fn read_back(scenario: &Scenario, ledgers: &[Option<Ledger>]) -> Vec<Option<Durability>> {
-    let mut found = Vec::with_capacity(ledgers.len());
-    for (probe, ledger) in scenario.probes.iter().zip(ledgers) {
-        let (Some(ledger), Check::Durability { read, .. }) = (ledger, &probe.check) else {
-            found.push(None);
-            continue;
-        };
-        let DurableRead::Http { url, expect_status } = read;
-        let read = DurableRead::Http {
-            url: expand_keeping_id(url).unwrap_or_else(|_| url.clone()),
-            expect_status: expect_status.clone(),
-        };
-        let Ok(client) = http_client() else {
-            found.push(None);
-            continue;
-        };
-        found.push(Some(
-            durability::read_back(&ledger.acks(), &read, &client, probe.timeout).await,
-        ));
+    // After the recovery, the rest of the acknowledged writes are read back.
+    if ended.injected {
+        let after =
+            durability::read_back_all(scenario, &drill.ledgers, ReadBack::AfterRecovery).await;
+        for (slot, found) in drill.found.iter_mut().zip(after) {
+            if slot.is_none() {
+                *slot = found;
+            }
+        }
     }
-    found
+    let found = std::mem::take(&mut drill.found);
+    Ok(drill.finish(ended, found))
 }
 
 /// How the phases went.
@@ -147,6 +129,10 @@ struct Drill<'a> {
     phase: Phase,
     /// The stop channel's sender is gone.
     unstoppable: bool,
+    /// The acknowledged writes of each `Durability` probe, by probe.
+    ledgers: Vec<Option<Ledger>>,
+    /// What reading them back found, by probe.
+    found: Vec<Option<Durability>>,
 }
 
 impl<'a> Drill<'a> {
@@ -180,6 +166,8 @@ impl<'a> Drill<'a> {
             progress,
             phase: Phase::Baseline,
             unstoppable: false,
+            ledgers: Vec::new(),
+            found: vec![None; scenario.probes.len()],
         }
     }
 
@@ -280,6 +268,14 @@ impl<'a> Drill<'a> {
         match &stopped {
             Some(reason) => self.note(format!("rolling back: {reason}")),
             None => self.note("timeline finished; restoring"),
+        }
+        if stopped.is_none() {
+            self.found =
+                durability::read_back_all(self.scenario, &self.ledgers, ReadBack::BeforeRestore)
+                    .await;
+            if self.found.iter().any(Option::is_some) {
+                self.note("acknowledged writes read back before the restore");
+            }
         }
         self.restore().await;
         self.phases.lifted_ms = self.now_ms();
