@@ -1,7 +1,8 @@
 # Shared by the compose scripts: a compose project with its own name, health waits and the
-# host ports Docker picked. Callers set $project and call compose_up; the EXIT trap tears the
-# project down (logs on failure) and runs $on_exit if set.
-compose() { docker-compose -p "$project" -f docker/compose.yaml "$@"; }
+# host ports Docker picked. Callers set $project (and $compose_file and $services for another
+# stack than the shop's) and call compose_up; the EXIT trap tears the project down (logs on
+# failure) and runs $on_exit if set.
+compose() { docker-compose -p "$project" -f "${compose_file:-docker/compose.yaml}" "$@"; }
 
 fail() { echo "${script_name:-compose}: FAILED: $*" >&2; exit 1; }
 
@@ -31,7 +32,7 @@ wait_healthy() {
 compose_up() {
   trap compose_cleanup EXIT
   compose up -d >/dev/null 2>&1 || { compose up -d; fail "compose up"; }
-  for service in redis postgres inventory switchboard shop; do wait_healthy "$service"; done
+  for service in ${services:-redis postgres inventory switchboard shop}; do wait_healthy "$service"; done
 }
 
 host_port() { local p; p=$(compose port "$1" "$2"); echo "127.0.0.1:${p##*:}"; }
