@@ -2,7 +2,7 @@
 //! or requests be under a fault at once, and `Bandwidth(shared: true)` is one budget for the
 //! whole route, split fairly among its busy connections.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

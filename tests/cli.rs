@@ -1,6 +1,6 @@
 //! The `switchboard` binary: `check` and the start-up and stop of `run`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The native control API over real HTTP: shapes, status codes, errors that name the field,
 //! precedence between files and API changes, TTLs, events, metrics and security.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

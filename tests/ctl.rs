@@ -1,6 +1,6 @@
 //! `switchboard ctl`, the real binary, against a control endpoint on an ephemeral port.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

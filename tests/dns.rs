@@ -2,7 +2,7 @@
 //! every fault kind is seen as dig sees it (Truncate sends dig to TCP); `when` picks queries by
 //! name glob and type; the route counts queries and answers by response code.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 
@@ -204,4 +204,31 @@ fn dns_rules_are_checked_with_file_line_col() {
  faults: [(name: "f", route: "w", kind: Truncate())])"#,
         "give it (Truncate(after_bytes: 1024))",
     );
+}
+
+#[tokio::test]
+async fn a_fault_aimed_at_one_client_answers_only_it() {
+    let resolver = dnsmasq::start().await;
+    let faults = r#"(name: "f", route: "dns", kind: Rcode(code: ServFail), when: (client: ["127.0.0.2/32"]))"#;
+    let sb = spawn_switchboard(&dns_route(resolver.addr, faults)).await;
+    let proxied = sb.addr("dns").await;
+    let name = "db.primary.shop.internal";
+    for transport in [&[][..], &["+tcp"][..]] {
+        let spared = dig(
+            proxied,
+            name,
+            "A",
+            &[&["-b", "127.0.0.1"], transport].concat(),
+        )
+        .await;
+        assert_eq!(spared.status(), Some("NOERROR"), "{}", spared.output);
+        let aimed = dig(
+            proxied,
+            name,
+            "A",
+            &[&["-b", "127.0.0.2"], transport].concat(),
+        )
+        .await;
+        assert_eq!(aimed.status(), Some("SERVFAIL"), "{}", aimed.output);
+    }
 }

@@ -2,7 +2,7 @@
 //! drill runs (tmux gives it a terminal) and is gone when the report is printed, whatever the
 //! terminal's width, and no line of the report is erased.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! endpoint while probing an app with a known circuit breaker (tests/support/breaker_app.rs),
 //! and its report must show what that app really does.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! Lower bounds are exact (a fault must never do less than asked); upper bounds leave room
 //! for a loaded CI machine while still catching a fault that does far more than asked.
 
-mod support;
+use crate::support;
 
 use std::io::ErrorKind;
 use std::sync::atomic::Ordering;

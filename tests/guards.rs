@@ -2,7 +2,7 @@
 //! off once its clients see more failures than allowed, so a forgotten toggle cannot take a
 //! system down further than planned. What a fault injected does not count unless asked.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! the rules watch survives its directory, HTTP upstreams have time limits, and an injected
 //! answer keeps the client's connection usable.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

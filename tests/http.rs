@@ -1,7 +1,7 @@
 //! HTTP routes: a reverse proxy whose faults act on requests, over HTTP/1.1 and HTTP/2 (h2c),
 //! against a real HTTP upstream, seen by a real HTTP client.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! A 100 MiB body through an HTTP route streams: the proxy never holds it whole. In a file of
 //! its own, so that no other test shares the process whose memory is measured.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};

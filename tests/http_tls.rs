@@ -2,7 +2,7 @@
 //! faults apply to it, and `https://` upstreams verified against a given CA. Certificates are
 //! made by rcgen for each run; none are committed.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Changing the rules reaches connections that are already open, at their next chunk or,
 //! for faults that end a connection, at once even when idle.
 
-mod support;
+use crate::support;
 
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! certificate that is a FIFO, read once to validate the rules and again to start the route,
 //! held the second time) takes the change lock, while `/v1/routes` and `/v1/status` answer.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::Duration;

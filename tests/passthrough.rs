@@ -1,6 +1,6 @@
 //! With no fault enabled, bytes arrive unchanged, in order, both ways, half-close included.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

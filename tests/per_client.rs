@@ -2,9 +2,9 @@
 //! client's connections, requests and commands only, on every kind of route. Two clients
 //! connect from 127.0.0.1 and 127.0.0.2 (both loopback on Linux) through the same route.
 
-mod pg;
-mod rd;
-mod support;
+use crate::pg;
+use crate::rd;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

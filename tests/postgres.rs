@@ -2,8 +2,8 @@
 //! driven by tokio-postgres (extended protocol, SCRAM login), a raw protocol client (simple
 //! and extended protocol, message by message) and pgbench.
 
-mod pg;
-mod support;
+use crate::pg;
+use crate::support;
 
 use bytes::BytesMut;
 use pg::{PgServer, READ_ONLY, Raw, Seen, connect, pg_route};

@@ -1,8 +1,8 @@
 //! PostgreSQL faults that end connections, refuse them, hold statements or switch on in the
 //! middle of a transaction, against a real server.
 
-mod pg;
-mod support;
+use crate::pg;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

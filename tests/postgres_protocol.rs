@@ -2,8 +2,8 @@
 //! LISTEN/NOTIFY, cancel requests, the TLS request a server without TLS declines, pgbench's
 //! three query modes; and bytes that are not the protocol, from either side.
 
-mod pg;
-mod support;
+use crate::pg;
+use crate::support;
 
 use std::time::Duration;
 

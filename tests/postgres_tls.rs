@@ -2,8 +2,8 @@
 //! with its own certificate, and faults act on the decrypted statements; clients that do not
 //! ask go on in plaintext.
 
-mod pg;
-mod support;
+use crate::pg;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Probability is decided once per connection per fault, from the seed: a seeded run repeats
 //! exactly, and the proportion matches the probability.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! spinning, and at shutdown a second signal exits at once while connections left after the
 //! grace period are reset, not closed as if they had finished.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

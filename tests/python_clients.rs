@@ -2,7 +2,7 @@
 //! them from PyPI into `.venv-clients` (or set SWITCHBOARD_TEST_PYTHON to a Python that has
 //! `toxiproxy-python` and `chaostoolkit-toxiproxy`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,8 +1,8 @@
 //! A real dependency behind the proxy: redis-server (installed by `.ci/run` from Debian's
 //! packages), driven by the `redis` crate's client.
 
-mod rd;
-mod support;
+use crate::rd;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

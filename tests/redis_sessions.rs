@@ -2,8 +2,8 @@
 //! before the faulted commands, and a fault switched on inside MULTI; plus the command table
 //! the route ships, checked against the installed server's COMMAND.
 
-mod rd;
-mod support;
+use crate::rd;
+use crate::support;
 
 use rd::*;
 use support::spawn_switchboard;

@@ -1,7 +1,7 @@
 //! Hot reload: every way a rules directory changes produces one reload; a broken file changes
 //! nothing; a reload under load drops no connection of an unchanged route.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `x-switchboard-fault` header gives that request, and no other, its own faults. The header
 //! never reaches the upstream, whether the route honours it or not.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

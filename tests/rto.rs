@@ -3,7 +3,7 @@
 //! tests/support/durable_app.rs loses the writes its secondary had not been fed yet (2 s of
 //! them). The report must give both, judged against each probe's objective.
 
-mod support;
+use crate::support;
 
 use support::{drill_run, durable_app, failover_app, route_with, scratch_dir, spawn_switchboard};
 

@@ -1,7 +1,7 @@
 //! What a stop waits for beyond the routes' connections: drills running on the server are
 //! rolled back, and every event published is in the event log before the stop returns.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! them and 5,000 toggles took the process from 18 MB to 1.17 GB). In a file of its own: it
 //! measures this process's resident memory, which other tests running beside it would move.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

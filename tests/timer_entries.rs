@@ -2,7 +2,7 @@
 //! makes: a connection under a far deadline (`CutAfter(1h)`) used to leave an entry behind
 //! on every pass of its loop, each kept until the hour was up.
 
-mod support;
+use crate::support;
 
 use support::{route_with, spawn_switchboard, upstream};
 use switchboard::proxy::timer;

@@ -1,7 +1,7 @@
 //! The Toxiproxy-compatible API: a replay of what Toxiproxy 2.12 answered, call by call, and
 //! the places where Switchboard does better.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! and faults act on single datagrams: loss drawn per datagram from the seed, duplicates,
 //! reordering, latency, a blackhole; the flow table is bounded and forgets idle flows.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -302,4 +302,31 @@ fn udp_rules_are_checked_with_file_line_col() {
     ])"#,
         "cannot be bound beside route",
     );
+}
+
+#[tokio::test]
+async fn a_fault_aimed_at_one_client_drops_only_its_datagrams() {
+    let faults = r#"(name: "cut", route: "u", kind: Drop(), direction: Upstream,
+        when: (client: ["127.0.0.2"]))"#;
+    let sb = spawn_switchboard(&udp_route(datagram::echo().await, "", faults)).await;
+    let addr = sb.addr("u").await;
+    let spared = client("127.0.0.1", addr).await;
+    let aimed = client("127.0.0.2", addr).await;
+    for i in 0..20u32 {
+        spared.send(&numbered(i, 32)).await.expect("send");
+        let back = recv_within(&spared, Duration::from_secs(5)).await;
+        assert_eq!(back, Some(numbered(i, 32)), "127.0.0.1 lost datagram {i}");
+        aimed.send(&numbered(1000 + i, 32)).await.expect("send");
+    }
+    // Every datagram from 127.0.0.1 came back, and the route has read the 127.0.0.2 ones.
+    eventually(
+        Duration::from_secs(5),
+        "the route read all 40 datagrams",
+        || async { counts(&sb).upstream.received == 40 },
+    )
+    .await;
+    assert_eq!(recv_within(&aimed, Duration::from_millis(300)).await, None);
+    let c = counts(&sb);
+    assert_eq!(c.upstream.dropped, 20, "{c:?}");
+    assert_eq!(c.upstream.forwarded, 20, "{c:?}");
 }

@@ -1,7 +1,7 @@
 //! Connections that switch protocols (WebSocket) on an HTTP route: after the 101, the tunnel
 //! is under the route's partitions, and a stop reaches it.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
