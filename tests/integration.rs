@@ -1,4 +1,5 @@
-//! Every integration test but the soak, as one test binary: the modules below are the test
+//! Every integration test but the soak and timer_entries (which counts a process-wide timer,
+//! so it must have the process to itself), as one test binary: the modules below are the test
 //! files, and `support`, `pg` and `rd` what they share. One binary links once and compiles the
 //! shared code once, where a binary per file did both three dozen times.
 //!
@@ -24,6 +25,7 @@ mod http_streaming;
 mod http_tls;
 mod live_changes;
 mod locks;
+mod page;
 mod passthrough;
 mod per_client;
 mod postgres;
@@ -40,7 +42,6 @@ mod request_faults;
 mod rto;
 mod shutdown;
 mod sse_memory;
-mod timer_entries;
 mod toxiproxy_api;
 mod udp;
 mod websocket;

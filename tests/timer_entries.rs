@@ -1,8 +1,9 @@
 //! The precise timer holds one entry per waiting connection, however many round trips it
 //! makes: a connection under a far deadline (`CutAfter(1h)`) used to leave an entry behind
-//! on every pass of its loop, each kept until the hour was up.
+//! on every pass of its loop, each kept until the hour was up. The count is the process's, so
+//! this is a test binary of its own: other tests' connections would be in it.
 
-use crate::support;
+mod support;
 
 use support::{route_with, spawn_switchboard, upstream};
 use switchboard::proxy::timer;

@@ -9,6 +9,7 @@ mod drills;
 mod error;
 pub(crate) mod http;
 mod origin;
+mod page;
 #[cfg(test)]
 mod proptests;
 mod router;

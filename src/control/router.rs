@@ -8,7 +8,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body};
-use super::{ApiError, Auth, drills, sse, toxiproxy, v1};
+use super::{ApiError, Auth, drills, page, sse, toxiproxy, v1};
 use crate::Switchboard;
 
 /// Answers one request. Never fails: every error becomes a JSON answer.
@@ -18,6 +18,11 @@ pub async fn handle(
     auth: Arc<Auth>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_string();
+    if request.method() == Method::GET
+        && let Some(file) = page::file(&path)
+    {
+        return Ok(file);
+    }
     if path != "/healthz"
         && let Err(e) = auth.check(request.headers())
     {
@@ -67,7 +72,8 @@ pub async fn handle(
 /// The methods a known path takes, for 405 answers.
 fn allowed(segments: &[&str]) -> Option<&'static str> {
     match segments {
-        ["healthz"]
+        [""]
+        | ["healthz"]
         | ["metrics"]
         | ["v1", "status"]
         | ["v1", "routes"]

@@ -18,22 +18,10 @@ impl Drop for Dnsmasq {
     }
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 a moment ago.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP");
-}
-
 /// The names it serves: db.primary (A and AAAA), db.secondary, a TXT and an MX record;
 /// other names under shop.internal do not exist (NXDOMAIN).
 pub async fn start() -> Dnsmasq {
-    let port = free_port();
+    let port = super::free_port();
     let child = Command::new("dnsmasq")
         .args([
             "--keep-in-foreground",

@@ -216,3 +216,16 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A port free for both UDP and TCP on 127.0.0.1 a moment ago, for the binary's rules files,
+/// which need fixed ports.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP");
+}

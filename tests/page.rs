@@ -1,0 +1,120 @@
+//! The switchboard page (`GET /`) in a real browser: Debian's chromium, headless, driven by
+//! selenium from `tests/python/page.py` against the real binary on free ports. Each test runs
+//! one of its scenarios; screenshots land in `target/screenshots/`.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::process::{BIN, Running, start_command, start_run};
+use support::upstream;
+
+const RULES: &str = r#"(
+  routes: [(name: "echo", protocol: Tcp, listen: "127.0.0.1:PORT", upstream: "UPSTREAM")],
+  faults: [(name: "slow", route: "echo", enabled: false, kind: Latency(ms: 300))],
+)"#;
+
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-clients/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `bash .ci/setup` (it installs selenium, chromium and chromium-driver)",
+        venv.display()
+    );
+    venv
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// Switchboard on a rules directory holding the echo route, with `token` if given.
+async fn start(name: &str, token: Option<&str>) -> (Running, support::Scratch, String) {
+    let upstream = upstream::echo().await;
+    let dir = support::scratch_dir(&format!("page-{name}"));
+    std::fs::write(
+        dir.join("page.ron"),
+        RULES
+            .replace("UPSTREAM", &upstream.to_string())
+            .replace("PORT", &support::free_port().to_string()),
+    )
+    .expect("write rules");
+    let rules = dir.to_string_lossy().into_owned();
+    let server = match token {
+        None => start_run(&["--control", "127.0.0.1:0", "--rules", &rules]),
+        Some(token) => {
+            let file = dir.join("token");
+            std::fs::write(&file, token).expect("write token");
+            let mut command = std::process::Command::new(BIN);
+            command.args(["run", "--control", "127.0.0.1:0", "--rules", &rules]);
+            command.arg("--token-file").arg(&file);
+            start_command(command)
+        }
+    };
+    let addr = server.control.parse().expect("control address");
+    let api = support::api::Api::new(addr, token.map(str::to_string));
+    let route = api.get("/v1/routes/echo").await.body["bound"]
+        .as_str()
+        .expect("the route is bound")
+        .to_string();
+    (server, dir, route)
+}
+
+async fn scenario(name: &str, token: Option<&str>) {
+    let (server, dir, route) = start(name, token).await;
+    // Chromium keeps its profile under TMPDIR: in a directory of the test's, removed after it.
+    let browser_tmp = support::scratch_dir(&format!("page-{name}-browser"));
+    let mut command = tokio::process::Command::new(python());
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/page.py"))
+        .arg(name)
+        .env("SWITCHBOARD_URL", format!("http://{}", server.control))
+        .env("ROUTE_ADDR", &route)
+        .env("RULES_DIR", dir.as_os_str())
+        .env("SHOTS", screenshots())
+        .env("TMPDIR", browser_tmp.as_os_str())
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        command.env("TOKEN", token);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("page.py {name} ran past 90 s"))
+        .expect("run page.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(&format!("{name}: ok")),
+        "page.py {name} failed:\n{stdout}\n{stderr}"
+    );
+    drop(server);
+    drop(browser_tmp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_on_the_page_enables_the_fault_and_a_client_feels_it() {
+    scenario("switch", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_asks_first_then_turns_every_fault_off() {
+    scenario("kill", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_reload_shows_a_banner_until_a_good_one() {
+    scenario("banner", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_page_asks_for_it_and_again_after_a_401() {
+    scenario("token", Some("page-test-token")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_fits_a_desktop_and_a_phone() {
+    scenario("layout", None).await;
+}

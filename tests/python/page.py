@@ -1,0 +1,224 @@
+"""The switchboard page in a real browser: Debian's chromium, headless, driven through
+chromedriver by selenium. tests/page.rs starts Switchboard and runs one scenario:
+
+    page.py SCENARIO    (switch | kill | banner | token | layout)
+
+with SWITCHBOARD_URL (the control endpoint), ROUTE_ADDR (host:port of a Tcp route named
+"echo" in front of an echo server, with a disabled fault "slow", Latency 300 ms), RULES_DIR,
+TOKEN (when the endpoint has one) and SHOTS (where screenshots go). Prints "SCENARIO: ok".
+"""
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+URL = os.environ["SWITCHBOARD_URL"]
+TOKEN = os.environ.get("TOKEN")
+SHOTS = os.environ["SHOTS"]
+DEADLINE = 10
+
+
+def browser(width=1280, height=800):
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingOptions", {"browser": "ALL"})
+    # Debian's chromedriver, named: selenium's own manager would try the network.
+    service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(service=service, options=options)
+
+
+def api(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(URL + path, data=data, method=method)
+    if TOKEN:
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def until(driver, what, condition, deadline=DEADLINE):
+    return WebDriverWait(driver, deadline, poll_frequency=0.05).until(
+        lambda d: condition(d), message=f"within {deadline} s: {what}")
+
+
+def round_trip_ms():
+    host, port = os.environ["ROUTE_ADDR"].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        start = time.monotonic()
+        s.sendall(b"ping")
+        got = b""
+        while len(got) < 4:
+            chunk = s.recv(4 - len(got))
+            assert chunk, "the echo closed"
+            got += chunk
+        return (time.monotonic() - start) * 1000
+
+
+def switch(driver, fault):
+    return driver.find_element(By.ID, f"switch-{fault}")
+
+
+def enabled(fault):
+    return api("GET", f"/v1/faults/{fault}")["enabled"]
+
+
+def console_errors(driver, allowed=()):
+    """Errors the console showed, but for network errors naming an `allowed` status."""
+    errors = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        if entry.get("source") == "network" and any(f"status of {s}" in entry["message"] for s in allowed):
+            continue
+        errors.append(entry["message"])
+    return errors
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+
+def scenario_switch(driver):
+    driver.get(URL + "/")
+    control = until(driver, "the switch of fault slow", lambda d: d.find_elements(By.ID, "switch-slow"))[0]
+    label = driver.find_element(By.CSS_SELECTOR, "label[for='switch-slow']")
+    assert label.get_attribute("textContent") == "slow on", label.get_attribute("textContent")
+    assert control.get_attribute("role") == "switch"
+    assert not control.is_selected() and not enabled("slow")
+    before = round_trip_ms()
+    assert before < 300, f"{before:.0f} ms before the switch"
+    # The keyboard works it: focus and space, as a real control.
+    control.send_keys(" ")
+    until(driver, "the server's answer to the switch",
+          lambda d: d.find_element(By.ID, "fault-answer").text == "slow: on (200)")
+    assert enabled("slow"), "the page said on, the server did not"
+    after = round_trip_ms()
+    assert after >= 300, f"{after:.0f} ms with a 300 ms latency switched on"
+    route_row = until(driver, "the echo route's row",
+                      lambda d: d.find_elements(By.CSS_SELECTOR, "#routes tr[data-key='echo']"))[0]
+    until(driver, "the route's p99 shows the latency",
+          lambda d: "512 ms" in route_row.text or "≤ 512 ms" in route_row.text)
+    shot(driver, "page-switch-on")
+    switch(driver, "slow").click()
+    until(driver, "the answer to switching off",
+          lambda d: d.find_element(By.ID, "fault-answer").text == "slow: off (200)")
+    assert not enabled("slow")
+    assert round_trip_ms() < 300
+    return console_errors(driver)
+
+
+def scenario_kill(driver):
+    api("PATCH", "/v1/faults/slow", {"enabled": True})
+    api("POST", "/v1/faults", {"name": "cut", "route": "echo", "kind": {"Partition": {"mode": "Refuse"}}, "enabled": True, "ttl": "10m"})
+    driver.get(URL + "/")
+    until(driver, "both switches on", lambda d: len(d.find_elements(By.CSS_SELECTOR, "input.switch:checked")) == 2)
+    until(driver, "the TTL counting down",
+          lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-key='cut'] td.ttl").text.startswith("9m"))
+    # Cancel leaves every fault as it was.
+    driver.find_element(By.ID, "kill").click()
+    until(driver, "the confirmation", lambda d: d.find_element(By.ID, "kill-dialog").is_displayed())
+    shot(driver, "page-kill-confirm")
+    driver.find_element(By.ID, "kill-cancel").click()
+    until(driver, "the confirmation closed", lambda d: not d.find_element(By.ID, "kill-dialog").is_displayed())
+    assert enabled("slow") and enabled("cut")
+    driver.find_element(By.ID, "kill").click()
+    until(driver, "the confirmation", lambda d: d.find_element(By.ID, "kill-dialog").is_displayed())
+    driver.find_element(By.ID, "kill-confirm").click()
+    until(driver, "the answer to the kill switch",
+          lambda d: d.find_element(By.ID, "fault-answer").text.startswith("all faults off:"))
+    faults = api("GET", "/v1/faults")
+    assert not any(f["enabled"] for f in faults), faults
+    assert [f["name"] for f in faults] == ["slow"], "the API-made fault is removed"
+    until(driver, "every switch off", lambda d: not d.find_elements(By.CSS_SELECTOR, "input.switch:checked"))
+    return console_errors(driver)
+
+
+def scenario_banner(driver):
+    driver.get(URL + "/")
+    until(driver, "the page filled", lambda d: d.find_elements(By.ID, "switch-slow"))
+    banner = driver.find_element(By.ID, "rejected")
+    assert not banner.is_displayed()
+    broken = os.path.join(os.environ["RULES_DIR"], "broken.ron")
+    with open(broken, "w") as f:
+        f.write("(\n  routes: [\n    (name: \"x\", protocol: Tcp, listen: 12)\n  ],\n)\n")
+    written = time.monotonic()
+    until(driver, "the banner", lambda d: banner.is_displayed(), deadline=2)
+    shown_after = time.monotonic() - written
+    text = banner.text
+    assert "broken.ron:3:" in text, text
+    shot(driver, "page-rejected")
+    # The event log has it too, and its filter finds it.
+    driver.find_element(By.ID, "event-filter").send_keys("rejected")
+    until(driver, "the rejected event in the log",
+          lambda d: any(li.is_displayed() and "rejected" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#events li")))
+    os.remove(broken)
+    until(driver, "the banner cleared by the next good reload", lambda d: not banner.is_displayed(), deadline=5)
+    print(f"banner shown {shown_after * 1000:.0f} ms after the write")
+    return console_errors(driver)
+
+
+def scenario_token(driver):
+    driver.get(URL + "/")
+    dialog = until(driver, "the token prompt",
+                   lambda d: d.find_element(By.ID, "token-dialog") if d.find_element(By.ID, "token-dialog").is_displayed() else None)
+    shot(driver, "page-token")
+    field = driver.find_element(By.ID, "token")
+    field.send_keys("not-the-token\n")
+    until(driver, "the prompt again after a refused token",
+          lambda d: dialog.is_displayed() and "refused" in d.find_element(By.ID, "token-why").text)
+    field.send_keys(TOKEN + "\n")
+    until(driver, "the page filled with the token", lambda d: d.find_elements(By.ID, "switch-slow"))
+    assert not dialog.is_displayed()
+    driver.find_element(By.ID, "switch-slow").click()
+    until(driver, "the switch answered", lambda d: d.find_element(By.ID, "fault-answer").text == "slow: on (200)")
+    assert enabled("slow")
+    # A token that stops working brings the prompt back.
+    driver.execute_script("sessionStorage.setItem('switchboard.token', 'revoked')")
+    until(driver, "the prompt after a 401", lambda d: dialog.is_displayed())
+    return console_errors(driver, allowed=(401,))
+
+
+def scenario_layout(driver):
+    failures = []
+    for width, height, name in ((1280, 800, "page-desktop"), (390, 844, "page-phone")):
+        driver.set_window_size(width, height)
+        driver.get(URL + "/")
+        until(driver, "the page filled", lambda d: d.find_elements(By.ID, "switch-slow"))
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            failures.append(f"at {width}px the page scrolls sideways by {overflow}px")
+        kill = driver.find_element(By.ID, "kill")
+        if not kill.is_displayed():
+            failures.append(f"at {width}px the kill switch is not visible")
+        shot(driver, name)
+    assert not failures, failures
+    return console_errors(driver)
+
+
+def main():
+    name = sys.argv[1]
+    driver = browser()
+    try:
+        errors = globals()[f"scenario_{name}"](driver)
+    except Exception:
+        shot(driver, f"failed-{name}")
+        raise
+    finally:
+        driver.quit()
+    assert not errors, f"the console showed errors: {errors}"
+    print(f"{name}: ok")
+
+
+if __name__ == "__main__":
+    main()
