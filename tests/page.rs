@@ -10,6 +10,23 @@ use std::time::Duration;
 use support::process::{BIN, Running, start_command, start_run};
 use support::upstream;
 
+/// A drill beside the rules: the echo route slows for 3 s while a probe makes round trips.
+const DRILL: &str = r#"(
+  name: "echo-slow",
+  description: "The echo route answers 300 ms late for 3 s.",
+  baseline: "1s",
+  observe: "3s",
+  probes: [(
+    name: "echo",
+    check: Tcp(addr: "ROUTE", send: "ping", expect: "ping"),
+    interval: "100ms",
+    timeout: "1s",
+    steady: (min_success: 1.0, window: "1s"),
+    affected_by: ["slow"],
+  )],
+  steps: [(at: "0s", action: Enable("slow")), (at: "0s", action: Hold("3s"))],
+)"#;
+
 const RULES: &str = r#"(
   routes: [(name: "echo", protocol: Tcp, listen: "127.0.0.1:PORT", upstream: "UPSTREAM")],
   faults: [(name: "slow", route: "echo", enabled: false, kind: Latency(ms: 300))],
@@ -35,13 +52,20 @@ fn screenshots() -> PathBuf {
 async fn start(name: &str, token: Option<&str>) -> (Running, support::Scratch, String) {
     let upstream = upstream::echo().await;
     let dir = support::scratch_dir(&format!("page-{name}"));
+    let port = support::free_port();
     std::fs::write(
         dir.join("page.ron"),
         RULES
             .replace("UPSTREAM", &upstream.to_string())
-            .replace("PORT", &support::free_port().to_string()),
+            .replace("PORT", &port.to_string()),
     )
     .expect("write rules");
+    std::fs::create_dir(dir.join("drills")).expect("drills directory");
+    std::fs::write(
+        dir.join("drills/echo-slow.ron"),
+        DRILL.replace("ROUTE", &format!("127.0.0.1:{port}")),
+    )
+    .expect("write drill");
     let rules = dir.to_string_lossy().into_owned();
     let server = match token {
         None => start_run(&["--control", "127.0.0.1:0", "--rules", &rules]),
@@ -117,4 +141,9 @@ async fn with_a_token_the_page_asks_for_it_and_again_after_a_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_fits_a_desktop_and_a_phone() {
     scenario("layout", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_started_on_the_page_shows_progress_then_its_report_and_rolls_back() {
+    scenario("drill", None).await;
 }

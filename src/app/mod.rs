@@ -175,6 +175,11 @@ impl Switchboard {
         &self.inner.events
     }
 
+    /// The watched rules directory, if any (its `drills/` holds the drills the page lists).
+    pub fn rules_dir(&self) -> Option<&std::path::Path> {
+        self.inner.rules_dir.as_deref()
+    }
+
     /// Drills this process runs for `POST /v1/drills`.
     pub fn drills(&self) -> &crate::drill::registry::Registry {
         &self.inner.drills

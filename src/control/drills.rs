@@ -28,8 +28,9 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// `POST /v1/drills`: `{"drill": {…}}` (the drill file's shape as JSON) or `{"ron": "…"}`
-/// (the file's text), with an optional `"lease": "15s"`.
+/// `POST /v1/drills`: `{"drill": {…}}` (the drill file's shape as JSON), `{"ron": "…"}`
+/// (the file's text) or `{"file": "…"}` (a file in the rules directory's `drills/`), with an
+/// optional `"lease": "15s"`.
 pub async fn start(app: &Switchboard, request: Request<Incoming>) -> Answer {
     let Value::Object(mut body) = read_json(request).await? else {
         return Err(ApiError::new(
@@ -55,7 +56,23 @@ pub async fn start(app: &Switchboard, request: Request<Incoming>) -> Answer {
             ));
         }
     };
+    let file = body.remove("file");
     let scenario = match (body.remove("drill"), body.remove("ron")) {
+        (None, None) if file.is_some() => match file {
+            Some(Value::String(name)) => super::drill_files::scenario(app, &name)?,
+            _ => {
+                return Err(ApiError::bad_field(
+                    "file",
+                    "file must be the name of a drill file in drills/",
+                ));
+            }
+        },
+        _ if file.is_some() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give the drill as one of `drill`, `ron` or `file`",
+            ));
+        }
         (Some(drill), None) => {
             let scenario: Scenario = serde_path_to_error::deserialize(drill).map_err(|e| {
                 let mut error = ApiError::from_serde(e);
@@ -81,14 +98,14 @@ pub async fn start(app: &Switchboard, request: Request<Incoming>) -> Answer {
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "give the drill as `drill` (JSON) or `ron` (the file's text), not both",
+                "give the drill as `drill` (JSON), `ron` (the file's text) or `file` (a name in drills/), one of them",
             ));
         }
     };
     if let Some(key) = body.keys().next() {
         return Err(ApiError::bad_field(
             key.clone(),
-            format!("unknown field `{key}`; POST /v1/drills takes drill or ron, and lease"),
+            format!("unknown field `{key}`; POST /v1/drills takes drill, ron or file, and lease"),
         ));
     }
     let status = app.drills().start(app, scenario, lease)?;
@@ -115,5 +132,21 @@ pub fn stop(app: &Switchboard, id: &str) -> Answer {
     Ok(http::json(
         StatusCode::OK,
         &app.drills().stop(id, "stopped through the control API")?,
+    ))
+}
+
+/// `GET /v1/drills/{id}/chart.svg`: the finished drill's chart, as `report.svg` draws it.
+pub fn chart(app: &Switchboard, id: &str) -> Answer {
+    let status = app.drills().status(id)?;
+    let Some(report) = status.report else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("drill {id} has no report yet: it is {}", status.state),
+        ));
+    };
+    Ok(http::with_type(
+        StatusCode::OK,
+        "image/svg+xml",
+        crate::drill::chart::render(&report).into_bytes(),
     ))
 }

@@ -5,6 +5,7 @@
 //! `/healthz`.
 
 mod auth;
+mod drill_files;
 mod drills;
 mod error;
 pub(crate) mod http;

@@ -8,7 +8,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::http::{self, Body};
-use super::{ApiError, Auth, drills, page, sse, toxiproxy, v1};
+use super::{ApiError, Auth, drill_files, drills, page, sse, toxiproxy, v1};
 use crate::Switchboard;
 
 /// Answers one request. Never fails: every error becomes a JSON answer.
@@ -54,10 +54,12 @@ pub async fn handle(
         (["v1", "reset"], &Method::POST) => Ok(http::json(StatusCode::OK, &app.reset().await)),
         (["v1", "events"], &Method::GET) => Ok(sse::events(&app)),
         (["v1", "drills"], &Method::GET) => drills::list(&app),
+        (["v1", "drill-files"], &Method::GET) => drill_files::list(&app),
         (["v1", "drills"], &Method::POST) => drills::start(&app, request).await,
         (["v1", "drills", id], &Method::GET) => drills::get(&app, id),
         (["v1", "drills", id], &Method::DELETE) => drills::stop(&app, id),
         (["v1", "drills", id, "lease"], &Method::POST) => drills::renew(&app, id),
+        (["v1", "drills", id, "chart.svg"], &Method::GET) => drills::chart(&app, id),
         (segments, _) if toxiproxy::owns(segments) => {
             Ok(toxiproxy::handle(&app, segments, request).await)
         }
@@ -78,12 +80,14 @@ fn allowed(segments: &[&str]) -> Option<&'static str> {
         | ["v1", "status"]
         | ["v1", "routes"]
         | ["v1", "routes", _]
-        | ["v1", "events"] => Some("GET"),
+        | ["v1", "events"]
+        | ["v1", "drill-files"] => Some("GET"),
         ["v1", "faults"] => Some("GET, POST"),
         ["v1", "faults", _] => Some("GET, PATCH, DELETE"),
         ["v1", "reset"] | ["v1", "drills", _, "lease"] => Some("POST"),
         ["v1", "drills"] => Some("GET, POST"),
         ["v1", "drills", _] => Some("GET, DELETE"),
+        ["v1", "drills", _, "chart.svg"] => Some("GET"),
         _ => None,
     }
 }

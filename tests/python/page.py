@@ -1,7 +1,7 @@
 """The switchboard page in a real browser: Debian's chromium, headless, driven through
 chromedriver by selenium. tests/page.rs starts Switchboard and runs one scenario:
 
-    page.py SCENARIO    (switch | kill | banner | token | layout)
+    page.py SCENARIO    (switch | kill | banner | token | layout | drill)
 
 with SWITCHBOARD_URL (the control endpoint), ROUTE_ADDR (host:port of a Tcp route named
 "echo" in front of an echo server, with a disabled fault "slow", Latency 300 ms), RULES_DIR,
@@ -203,6 +203,41 @@ def scenario_layout(driver):
             failures.append(f"at {width}px the kill switch is not visible")
         shot(driver, name)
     assert not failures, failures
+    return console_errors(driver)
+
+
+def scenario_drill(driver):
+    driver.get(URL + "/")
+    start = until(driver, "the drill file's start button",
+                  lambda d: d.find_elements(By.CSS_SELECTOR, "#drill-files button[data-file='echo-slow.ron']"))[0]
+    assert start.text == "Start echo-slow", start.text
+    start.click()
+    phase = driver.find_element(By.ID, "drill-phase")
+    until(driver, "the drill injecting", lambda d: phase.text.startswith("injecting"))
+    until(driver, "the fault the drill switched on", lambda d: "faults on: slow" in d.find_element(By.ID, "drill-faults").text)
+    assert enabled("slow")
+    progress = float(driver.find_element(By.ID, "drill-progress").get_attribute("value"))
+    assert progress > 0, progress
+    assert "echo:" in driver.find_element(By.ID, "drill-probes").text
+    shot(driver, "page-drill-running")
+    until(driver, "the report", lambda d: d.find_element(By.ID, "drill-report").is_displayed(), deadline=30)
+    verdict = driver.find_element(By.ID, "drill-verdict").text
+    assert verdict.startswith("completed, passed"), verdict
+    rows = driver.find_elements(By.CSS_SELECTOR, "#drill-table tbody tr")
+    assert [r.find_element(By.TAG_NAME, "th").text for r in rows] == ["echo"], [r.text for r in rows]
+    chart = until(driver, "the chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#drill-chart svg"))[0]
+    assert chart.size["width"] > 300, chart.size
+    assert not driver.find_element(By.ID, "drill-rollback").is_displayed()
+    assert not enabled("slow"), "the drill put the fault back"
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "drill-report"))
+    shot(driver, "page-drill-report")
+    # Once more, rolled back from the page while it injects.
+    driver.find_element(By.CSS_SELECTOR, "#drill-files button[data-file='echo-slow.ron']").click()
+    until(driver, "the second run injecting", lambda d: phase.text.startswith("injecting") and enabled("slow"))
+    driver.find_element(By.ID, "drill-rollback").click()
+    until(driver, "the rolled-back report", lambda d: d.find_element(By.ID, "drill-report").is_displayed()
+          and d.find_element(By.ID, "drill-verdict").text.startswith("rolled back"), deadline=15)
+    assert not enabled("slow"), "the rollback put the fault back"
     return console_errors(driver)
 
 

@@ -3,6 +3,7 @@
 
 import { call, problem } from "./api.js";
 import { el } from "./dom.js";
+import * as drills from "./drills.js";
 import * as events from "./events.js";
 import * as faults from "./faults.js";
 import * as routes from "./routes.js";
@@ -93,6 +94,9 @@ function start() {
     },
     (live) => document.body.classList.toggle("offline", !live),
   );
+  $("drill-rollback").addEventListener("click", drills.rollback);
+  drills.listFiles();
+  drills.adopt();
   refresh();
   setInterval(refresh, REFRESH_MS);
   setInterval(() => faults.tick($("faults").tBodies[0]), 250);

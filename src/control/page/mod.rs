@@ -60,6 +60,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("dom.js"),
     ),
+    (
+        "/page/drills.js",
+        "text/javascript; charset=utf-8",
+        include_str!("drills.js"),
+    ),
     ("/page/icon.svg", "image/svg+xml", include_str!("icon.svg")),
 ];
 
