@@ -32,16 +32,6 @@ const RULES: &str = r#"(
   faults: [(name: "slow", route: "echo", enabled: false, kind: Latency(ms: 300))],
 )"#;
 
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-clients/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run `bash .ci/setup` (it installs selenium, chromium and chromium-driver)",
-        venv.display()
-    );
-    venv
-}
-
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
@@ -91,7 +81,7 @@ async fn scenario(name: &str, token: Option<&str>) {
     let (server, dir, route) = start(name, token).await;
     // Chromium keeps its profile under TMPDIR: in a directory of the test's, removed after it.
     let browser_tmp = support::scratch_dir(&format!("page-{name}-browser"));
-    let mut command = tokio::process::Command::new(python());
+    let mut command = tokio::process::Command::new(support::clients_python());
     command
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/page.py"))
         .arg(name)
@@ -146,4 +136,63 @@ async fn the_page_fits_a_desktop_and_a_phone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_started_on_the_page_shows_progress_then_its_report_and_rolls_back() {
     scenario("drill", None).await;
+}
+
+#[tokio::test]
+async fn the_page_and_its_drill_calls_answer_bad_input_clearly() {
+    let (server, dir, _route) = start("api", None).await;
+    std::fs::write(dir.join("drills/broken.ron"), "(name: \"b\", probes: 3)").expect("write");
+    let api = support::api::Api::new(server.control.parse().expect("addr"), None);
+
+    let page = api.raw("GET", "/", "").await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(api.raw("POST", "/", "").await.status, 405);
+
+    let files = api.get("/v1/drill-files").await.body;
+    assert_eq!(files[0]["file"], "broken.ron", "{files:#}");
+    assert!(
+        files[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken.ron:1:")),
+        "{files:#}"
+    );
+    assert_eq!(files[1]["name"], "echo-slow", "{files:#}");
+
+    for (body, status, says) in [
+        (
+            serde_json::json!({"file": "../page.ron"}),
+            400,
+            "must be the name of a .ron file",
+        ),
+        (
+            serde_json::json!({"file": "gone.ron"}),
+            404,
+            "no drill file \"gone.ron\"",
+        ),
+        (serde_json::json!({"file": 7}), 400, "file must be the name"),
+        (
+            serde_json::json!({"file": "broken.ron"}),
+            400,
+            "broken.ron:1:",
+        ),
+        (
+            serde_json::json!({"file": "echo-slow.ron", "ron": "()"}),
+            400,
+            "one of `drill`, `ron` or `file`",
+        ),
+    ] {
+        let answer = api.post("/v1/drills", body.clone()).await;
+        assert_eq!(answer.status, status, "{body}: {:#}", answer.body);
+        let error = answer.body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    assert_eq!(api.get("/v1/drills").await.body, serde_json::json!([]));
+    assert_eq!(api.get("/v1/drills/d9/chart.svg").await.status, 404);
 }

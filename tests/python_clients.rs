@@ -4,23 +4,10 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use support::process::{Running, start_run};
-
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("SWITCHBOARD_TEST_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-clients/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run `bash .ci/setup` (it installs toxiproxy-python and chaostoolkit-toxiproxy)",
-        venv.display()
-    );
-    venv
-}
 
 /// `switchboard run` with no routes, its control endpoint on a free port.
 fn start_switchboard(name: &str) -> (Running, support::Scratch) {
@@ -39,7 +26,7 @@ fn run_script(script: &str) {
     let (server, _rules) = start_switchboard(script);
     let (host, port) = server.control.rsplit_once(':').expect("host:port");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
-    let out = Command::new(python())
+    let out = Command::new(support::clients_python())
         .arg(scripts.join(script))
         .env("TOXIPROXY_HOST", host)
         .env("TOXIPROXY_PORT", port)

@@ -118,12 +118,7 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
     let found = &probe["durability"];
     let lost = app.lost();
     let lost_ids: Vec<String> = lost.keys().map(u64::to_string).collect();
-    let reported: Vec<String> = found["lost"]
-        .as_array()
-        .expect("lost writes")
-        .iter()
-        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let reported = lost_ids_of(found);
     assert!(!lost.is_empty(), "the failover lost writes");
     assert_eq!(
         reported, lost_ids,
@@ -177,12 +172,7 @@ async fn the_rpo_counts_the_writes_the_failover_lost_and_the_time_they_span() {
     // Read before the restore, the other probe finds exactly what its app lost, all of it
     // acknowledged before the lift.
     let before = &ran.probe("orders-before-restore")["durability"];
-    let its_lost: Vec<String> = before["lost"]
-        .as_array()
-        .expect("lost writes")
-        .iter()
-        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let its_lost = lost_ids_of(before);
     let other_lost: Vec<String> = other.lost().keys().map(u64::to_string).collect();
     assert!(!its_lost.is_empty());
     assert_eq!(its_lost, other_lost);
@@ -233,4 +223,14 @@ fn durability_probes_and_objectives_are_checked_with_file_line_col() {
         r#"(name: "w", check: Http(url: "http://127.0.0.1:1/"), rpo: "1s")"#,
         "rpo is measured by a Durability probe",
     );
+}
+
+/// The ids of the lost writes a Durability report names, in its order.
+fn lost_ids_of(durability: &serde_json::Value) -> Vec<String> {
+    durability["lost"]
+        .as_array()
+        .expect("lost writes")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+        .collect()
 }

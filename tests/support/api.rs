@@ -16,6 +16,7 @@ use serde_json::Value;
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    pub headers: hyper::HeaderMap,
     pub body: Value,
     pub raw: Bytes,
 }
@@ -61,6 +62,7 @@ impl Api {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = response.headers().clone();
         let raw = response
             .into_body()
             .collect()
@@ -71,6 +73,7 @@ impl Api {
         Answer {
             status,
             content_type,
+            headers,
             body,
             raw,
         }

@@ -229,3 +229,18 @@ pub fn free_port() -> u16 {
     }
     panic!("no port free for both UDP and TCP");
 }
+
+/// The Python that `.ci/setup` fills with the test clients (Toxiproxy's, selenium) in
+/// `.venv-clients`, or SWITCHBOARD_TEST_PYTHON when set.
+pub fn clients_python() -> PathBuf {
+    if let Ok(python) = std::env::var("SWITCHBOARD_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-clients/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `bash .ci/setup` (it installs the Python test clients and selenium)",
+        venv.display()
+    );
+    venv
+}

@@ -65,12 +65,12 @@ function answer(text, failed) {
 
 async function killSwitch(dialog) {
   if (dialog.returnValue !== "reset") return;
-  const answer_ = await call("POST", "/v1/reset");
-  if (answer_.status === 200) {
-    const off = answer_.body.turned_off || [];
+  const reply = await call("POST", "/v1/reset");
+  if (reply.status === 200) {
+    const off = reply.body.turned_off || [];
     answer(`all faults off: ${off.length ? off.join(", ") : "none were on"}`, false);
   } else {
-    answer(`all faults off failed: ${problem(answer_)}`, true);
+    answer(`all faults off failed: ${problem(reply)}`, true);
   }
   refresh();
 }

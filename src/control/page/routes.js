@@ -97,6 +97,8 @@ function cells(row) {
 
 export function render(tbody, routes, at) {
   const byName = new Map(routes.map((r) => [r.name, r]));
+  // A route removed from the rules takes its history with it.
+  for (const name of seen.keys()) if (!byName.has(name)) seen.delete(name);
   syncRows(
     tbody,
     routes.map((r) => r.name),
