@@ -112,6 +112,10 @@ async fn create_read_update_delete_a_fault() {
         )
         .await;
     assert_eq!(again.status, 409);
+    assert_eq!(
+        again.body,
+        json!({"error": "a fault named \"api-slow\" already exists", "field": "name"})
+    );
 
     // Only the parameters given change; jitter_ms is kept.
     let patched = api
@@ -197,7 +201,7 @@ async fn bad_calls_get_a_4xx_naming_the_field_and_change_nothing() {
             "/v1/faults",
             json!({"name": "x", "route": "r", "kind": {"Slicer": {"avg_bytes": 0}}}),
             400,
-            Some("avg_bytes"),
+            Some("kind.Slicer.avg_bytes"),
         ),
         (
             "POST",

@@ -386,7 +386,7 @@ fn check_one(rules: &RuleSet, fault: &Fault) -> Result<(), ChangeError> {
     {
         None => Ok(()),
         Some(finding) => Err(ChangeError::Invalid {
-            field: finding.field.map(str::to_string),
+            field: finding.field.map(|f| request_field(fault, f)),
             message: format!("{}: {}", fault.name, finding.message),
         }),
     }
@@ -402,14 +402,39 @@ fn check(rules: &RuleSet) -> Result<(), ChangeError> {
     match validate(&routes, &faults, policy).into_iter().next() {
         None => Ok(()),
         Some(finding) => {
-            let name = match finding.subject {
-                Subject::Route(i) => &routes[i].name,
-                Subject::Fault(i) => &faults[i].name,
+            let (name, field) = match finding.subject {
+                Subject::Route(i) => (&routes[i].name, finding.field.map(str::to_string)),
+                Subject::Fault(i) => (
+                    &faults[i].name,
+                    finding.field.map(|f| request_field(faults[i], f)),
+                ),
             };
             Err(ChangeError::Invalid {
-                field: finding.field.map(str::to_string),
+                field,
                 message: format!("{name}: {}", finding.message),
             })
         }
+    }
+}
+
+/// The field of the `/v1/faults` JSON a finding blames. Validation names a kind's parameter
+/// as a rules file writes it (`ms`); in the JSON it sits at `kind.Latency.ms`, where serde's
+/// own errors put it too, so a form can mark the input that holds it.
+fn request_field(fault: &Fault, field: &str) -> String {
+    const FAULT_FIELDS: [&str; 9] = [
+        "name",
+        "route",
+        "enabled",
+        "probability",
+        "direction",
+        "kind",
+        "when",
+        "max_active",
+        "ttl",
+    ];
+    if FAULT_FIELDS.contains(&field) {
+        field.to_string()
+    } else {
+        format!("kind.{}.{field}", fault.kind.name())
     }
 }

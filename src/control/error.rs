@@ -87,6 +87,11 @@ impl From<ChangeError> for ApiError {
             ChangeError::Rules(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ChangeError::NoRulesDir => StatusCode::CONFLICT,
         };
-        ApiError::new(status, e.to_string())
+        // A taken name is the name's fault: a form can mark the input that holds it.
+        let field = matches!(e, ChangeError::FaultExists(_)).then(|| "name".to_string());
+        ApiError {
+            field,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }

@@ -51,10 +51,14 @@ pub async fn handle(
             v1::update_fault(&app, &name, request).await
         }
         (["v1", "faults", name], &Method::DELETE) => v1::delete_fault(&app, name).await,
+        (["v1", "kinds"], &Method::GET) => Ok(http::json(
+            StatusCode::OK,
+            &crate::faults::catalogue::catalogue(),
+        )),
         (["v1", "reset"], &Method::POST) => Ok(http::json(StatusCode::OK, &app.reset().await)),
         (["v1", "events"], &Method::GET) => Ok(sse::events(&app)),
         (["v1", "drills"], &Method::GET) => drills::list(&app),
-        (["v1", "drill-files"], &Method::GET) => drill_files::list(&app),
+        (["v1", "drill-files"], &Method::GET) => drill_files::list(&app).await,
         (["v1", "drills"], &Method::POST) => drills::start(&app, request).await,
         (["v1", "drills", id], &Method::GET) => drills::get(&app, id),
         (["v1", "drills", id], &Method::DELETE) => drills::stop(&app, id),
@@ -81,7 +85,8 @@ fn allowed(segments: &[&str]) -> Option<&'static str> {
         | ["v1", "routes"]
         | ["v1", "routes", _]
         | ["v1", "events"]
-        | ["v1", "drill-files"] => Some("GET"),
+        | ["v1", "drill-files"]
+        | ["v1", "kinds"] => Some("GET"),
         ["v1", "faults"] => Some("GET, POST"),
         ["v1", "faults", _] => Some("GET, PATCH, DELETE"),
         ["v1", "reset"] | ["v1", "drills", _, "lease"] => Some("POST"),

@@ -6,6 +6,7 @@
 mod abort;
 mod answer;
 mod bandwidth;
+pub mod catalogue;
 mod connect_delay;
 mod cut_after;
 mod delay;
