@@ -29,24 +29,39 @@ fn drills_dir(app: &Switchboard) -> Option<PathBuf> {
     app.rules_dir().map(|dir| dir.join("drills"))
 }
 
-/// `GET /v1/drill-files`.
-pub fn list(app: &Switchboard) -> Result<Response<Body>, ApiError> {
-    let mut files = Vec::new();
-    if let Some(dir) = drills_dir(app)
-        && let Ok(entries) = std::fs::read_dir(&dir)
-    {
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "ron"))
-            .collect();
-        paths.sort();
-        for path in paths {
+/// `GET /v1/drill-files`. The directory is read and every file parsed on a blocking thread:
+/// a slow disk or a large drills/ must not hold up the runtime that proxies traffic.
+pub async fn list(app: &Switchboard) -> Result<Response<Body>, ApiError> {
+    let dir = drills_dir(app);
+    let files = tokio::task::spawn_blocking(move || dir.map(|d| read_all(&d)).unwrap_or_default())
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading drills/ failed: {e}"),
+            )
+        })?;
+    Ok(http::json(StatusCode::OK, &files))
+}
+
+fn read_all(dir: &Path) -> Vec<DrillFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
             let file = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            files.push(match read(&path) {
+            match read(&path) {
                 Ok(s) => DrillFile {
                     file,
                     name: Some(s.name),
@@ -59,10 +74,9 @@ pub fn list(app: &Switchboard) -> Result<Response<Body>, ApiError> {
                     description: None,
                     error: Some(e),
                 },
-            });
-        }
-    }
-    Ok(http::json(StatusCode::OK, &files))
+            }
+        })
+        .collect()
 }
 
 fn read(path: &Path) -> Result<Scenario, String> {
@@ -71,7 +85,7 @@ fn read(path: &Path) -> Result<Scenario, String> {
 }
 
 /// The drill in `drills/` named `file`, for `POST /v1/drills`.
-pub fn scenario(app: &Switchboard, file: &str) -> Result<Scenario, ApiError> {
+pub async fn scenario(app: &Switchboard, file: &str) -> Result<Scenario, ApiError> {
     let plain = !file.is_empty()
         && !file.starts_with('.')
         && !file.contains(['/', '\\'])
@@ -91,11 +105,21 @@ pub fn scenario(app: &Switchboard, file: &str) -> Result<Scenario, ApiError> {
         ));
     };
     let path = dir.join(file);
-    if !path.is_file() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no drill file {file:?} in {}", dir.display()),
-        ));
-    }
-    read(&path).map_err(|e| ApiError::bad_field("file", e))
+    let file = file.to_string();
+    tokio::task::spawn_blocking(move || {
+        if !path.is_file() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no drill file {file:?} in {}", dir.display()),
+            ));
+        }
+        read(&path).map_err(|e| ApiError::bad_field("file", e))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the drill file failed: {e}"),
+        )
+    })?
 }

@@ -59,7 +59,7 @@ pub async fn start(app: &Switchboard, request: Request<Incoming>) -> Answer {
     let file = body.remove("file");
     let scenario = match (body.remove("drill"), body.remove("ron")) {
         (None, None) if file.is_some() => match file {
-            Some(Value::String(name)) => super::drill_files::scenario(app, &name)?,
+            Some(Value::String(name)) => super::drill_files::scenario(app, &name).await?,
             _ => {
                 return Err(ApiError::bad_field(
                     "file",
