@@ -138,6 +138,21 @@ async fn a_drill_started_on_the_page_shows_progress_then_its_report_and_rolls_ba
     scenario("drill", None).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_form_shows_the_servers_refusals_then_saves_an_edit() {
+    scenario("edit", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_added_on_the_page_with_a_ttl_reaches_clients() {
+    scenario("add", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_functions_format_kinds_ttls_and_percentiles() {
+    scenario("units", None).await;
+}
+
 #[tokio::test]
 async fn the_page_and_its_drill_calls_answer_bad_input_clearly() {
     let (server, dir, _route) = start("api", None).await;

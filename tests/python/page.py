@@ -1,7 +1,7 @@
 """The switchboard page in a real browser: Debian's chromium, headless, driven through
 chromedriver by selenium. tests/page.rs starts Switchboard and runs one scenario:
 
-    page.py SCENARIO    (switch | kill | banner | token | layout | drill)
+    page.py SCENARIO    (switch | kill | banner | token | layout | drill | edit | add | units)
 
 with SWITCHBOARD_URL (the control endpoint), ROUTE_ADDR (host:port of a Tcp route named
 "echo" in front of an echo server, with a disabled fault "slow", Latency 300 ms), RULES_DIR,
@@ -18,7 +18,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL = os.environ["SWITCHBOARD_URL"]
 TOKEN = os.environ.get("TOKEN")
@@ -238,6 +238,157 @@ def scenario_drill(driver):
     until(driver, "the rolled-back report", lambda d: d.find_element(By.ID, "drill-report").is_displayed()
           and d.find_element(By.ID, "drill-verdict").text.startswith("rolled back"), deadline=15)
     assert not enabled("slow"), "the rollback put the fault back"
+    return console_errors(driver)
+
+
+def dialog_open(driver):
+    return driver.find_element(By.ID, "fault-dialog").is_displayed()
+
+
+def retype(driver, element_id, text):
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+    return field
+
+
+def refused_at(driver, element_id, words):
+    """Waits for the server's refusal to mark `element_id`, and returns what it says there."""
+    until(driver, f"{element_id} marked by the server's answer",
+          lambda d: d.find_element(By.ID, element_id).get_attribute("aria-invalid") == "true")
+    said = driver.find_element(By.ID, f"{element_id}-error").text
+    assert words in said, f"{element_id}: {said!r}"
+    assert dialog_open(driver), "a refused form stays open"
+    return said
+
+
+def scenario_edit(driver):
+    driver.get(URL + "/")
+    until(driver, "the edit button", lambda d: d.find_elements(By.CSS_SELECTOR, "button[aria-label='Edit slow']"))[0].click()
+    until(driver, "the form", dialog_open)
+    kind = Select(driver.find_element(By.ID, "ff-kind"))
+    assert kind.first_selected_option.text == "Latency"
+    offered = [o.text for o in kind.options]
+    # A Tcp route is offered the kinds that fit it, and only those.
+    assert "SlowClose" in offered and "Abort" not in offered and "SqlError" not in offered, offered
+    assert driver.find_element(By.ID, "ff-param-ms").get_attribute("value") == "300"
+    # Parameters the server refuses: its words, at the input that holds them.
+    retype(driver, "ff-param-ms", "99999999")
+    driver.find_element(By.ID, "fault-save").click()
+    said = refused_at(driver, "ff-param-ms", "maximum")
+    shot(driver, "page-fault-form-refused")
+    assert api("GET", "/v1/faults/slow")["kind"] == {"Latency": {"ms": 300, "jitter_ms": 0}}
+    retype(driver, "ff-param-ms", "150")
+    retype(driver, "ff-probability", "2")
+    driver.find_element(By.ID, "fault-save").click()
+    refused_at(driver, "ff-probability", "outside 0.0..=1.0")
+    assert driver.find_element(By.ID, "ff-param-ms").get_attribute("aria-invalid") is None, "the old blame is cleared"
+    retype(driver, "ff-probability", "1")
+    retype(driver, "ff-param-jitter_ms", "5")
+    driver.find_element(By.ID, "fault-save").click()
+    until(driver, "the saved answer", lambda d: d.find_element(By.ID, "fault-answer").text == "slow: saved (200)")
+    assert not dialog_open(driver)
+    fault = api("GET", "/v1/faults/slow")
+    assert fault["kind"] == {"Latency": {"ms": 150, "jitter_ms": 5}}, fault
+    until(driver, "the row shows the new kind",
+          lambda d: d.find_element(By.CSS_SELECTOR, "#faults tr[data-key='slow'] td.kind").text == "Latency(ms: 150, jitter_ms: 5)")
+    # Another kind starts from parameters the server accepts.
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Edit slow']").click()
+    until(driver, "the form again", dialog_open)
+    Select(driver.find_element(By.ID, "ff-kind")).select_by_visible_text("SlowClose")
+    driver.find_element(By.ID, "fault-save").click()
+    until(driver, "the kind changed", lambda d: d.find_element(By.ID, "fault-answer").text == "slow: saved (200)")
+    assert "SlowClose" in api("GET", "/v1/faults/slow")["kind"]
+    print(f"refused with: {said}")
+    # The refusals were answers (400) the form showed, not errors of the page.
+    return console_errors(driver, allowed=(400,))
+
+
+def scenario_add(driver):
+    driver.get(URL + "/")
+    until(driver, "the add button", lambda d: d.find_elements(By.CSS_SELECTOR, "button[aria-label='Add a fault to echo']"))[0].click()
+    until(driver, "the form", dialog_open)
+    assert driver.find_element(By.ID, "ff-route").get_attribute("value") == "echo"
+    retype(driver, "ff-name", "lag")
+    Select(driver.find_element(By.ID, "ff-kind")).select_by_visible_text("Latency")
+    retype(driver, "ff-param-ms", "250")
+    retype(driver, "ff-param-jitter_ms", "0")
+    retype(driver, "ff-ttl", "soon")
+    driver.find_element(By.ID, "fault-save").click()
+    refused_at(driver, "ff-ttl", "not a duration")
+    assert all(f["name"] != "lag" for f in api("GET", "/v1/faults"))
+    retype(driver, "ff-ttl", "10m")
+    shot(driver, "page-add-fault")
+    driver.find_element(By.ID, "fault-save").click()
+    until(driver, "the added answer", lambda d: d.find_element(By.ID, "fault-answer").text == "lag: added (201)")
+    fault = api("GET", "/v1/faults/lag")
+    assert fault["enabled"] and fault["source"] == "api" and fault["expires_at"], fault
+    assert fault["kind"] == {"Latency": {"ms": 250, "jitter_ms": 0}}, fault
+    until(driver, "its TTL counting down",
+          lambda d: d.find_element(By.CSS_SELECTOR, "#faults tr[data-key='lag'] td.ttl").text.startswith("9m"))
+    assert driver.find_element(By.ID, "switch-lag").is_selected()
+    took = round_trip_ms()
+    assert took >= 250, f"{took:.0f} ms through a 250 ms latency added on the page"
+    # A name that is taken is the server's to refuse, at the name.
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Add a fault to echo']").click()
+    until(driver, "the form again", dialog_open)
+    retype(driver, "ff-name", "slow")
+    driver.find_element(By.ID, "fault-save").click()
+    refused_at(driver, "ff-name", 'a fault named "slow" already exists')
+    foot = driver.find_element(By.ID, "fault-form-error").text
+    assert foot == "refused (409): see Name", foot
+    driver.find_element(By.ID, "fault-cancel").click()
+    return console_errors(driver, allowed=(400, 409))
+
+
+def scenario_units(driver):
+    """The page's pure functions, imported as the page imports them."""
+    driver.get(URL + "/")
+    until(driver, "the page filled", lambda d: d.find_elements(By.ID, "switch-slow"))
+    got = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        Promise.all([import("/page/faults.js"), import("/page/routes.js")]).then(([f, r]) => {
+          const now = Date.parse("2026-01-01T00:00:00Z");
+          done({
+            latency: f.kindText({Latency: {ms: 200, jitter_ms: 0}}),
+            drop: f.kindText("Drop"),
+            partition: f.kindText({Partition: {mode: "Refuse"}}),
+            abort: f.kindText({Abort: {status: 503, body: "down now", headers: null}}),
+            headers: f.kindText({SetHeaders: {request: {"x-chaos": "1"}, response: {}}}),
+            answer: f.kindText({Answer: {addresses: ["127.0.0.2"], ttl: 5}}),
+            noTtl: f.remaining(null, now),
+            minutes: f.remaining("2026-01-01T00:01:30.500Z", now),
+            seconds: f.remaining("2026-01-01T00:00:09Z", now),
+            past: f.remaining("2025-12-31T23:59:00Z", now),
+            p99None: r.p99([]),
+            p99Low: r.p99([0, 0, 99, 1]),
+            p99Tail: r.p99([0, 0, 98, 2]),
+            p99Above: r.p99([...Array(15).fill(0), 3]),
+            http: r.countsOf({http: {requests: 10, errors: 2, latency_counts: [10]}, stats: {}}),
+            tcp: r.countsOf({stats: {ended: 5, failed: 1, round_trip_counts: [6]}}),
+          });
+        }, (e) => done({error: String(e)}));
+    """)
+    want = {
+        "latency": "Latency(ms: 200, jitter_ms: 0)",
+        "drop": "Drop()",
+        "partition": "Partition(mode: Refuse)",
+        "abort": 'Abort(status: 503, body: "down now")',
+        "headers": 'SetHeaders(request: {"x-chaos": "1"}, response: {})',
+        "answer": 'Answer(addresses: ["127.0.0.2"], ttl: 5)',
+        "noTtl": "",
+        "minutes": "1m 31s",
+        "seconds": "9s",
+        "past": "0s",
+        "p99None": None,
+        "p99Low": 4,
+        "p99Tail": 8,
+        "p99Above": 32768,
+        "http": {"attempts": 10, "errors": 2, "latency": [10]},
+        "tcp": {"attempts": 6, "errors": 1, "latency": [6]},
+    }
+    wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    assert not wrong and "error" not in got, f"(got, wanted): {wrong} {got.get('error')}"
     return console_errors(driver)
 
 

@@ -6,6 +6,7 @@ import { el } from "./dom.js";
 import * as drills from "./drills.js";
 import * as events from "./events.js";
 import * as faults from "./faults.js";
+import * as form from "./form.js";
 import * as routes from "./routes.js";
 import { follow } from "./stream.js";
 
@@ -30,8 +31,11 @@ function refresh() {
       ]);
       const at = performance.now();
       if (status.status === 200) showStatus(status.body);
-      if (routeList.status === 200) routes.render($("routes").tBodies[0], routeList.body, at);
-      if (faultList.status === 200) faults.render($("faults").tBodies[0], faultList.body, answer);
+      if (routeList.status === 200) {
+        form.knowRoutes(routeList.body);
+        routes.render($("routes").tBodies[0], routeList.body, at, addFault);
+      }
+      if (faultList.status === 200) faults.render($("faults").tBodies[0], faultList.body, answer, editFault);
     } catch (e) {
       $("summary").textContent = `the control endpoint does not answer (${e.message})`;
     } finally {
@@ -61,6 +65,19 @@ function answer(text, failed) {
   const line = $("fault-answer");
   line.textContent = text;
   line.classList.toggle("failed", failed);
+}
+
+function formDone(text, failed) {
+  answer(text, failed);
+  refresh();
+}
+
+function editFault(fault) {
+  form.edit(fault, formDone);
+}
+
+function addFault(route) {
+  form.add(route, formDone);
 }
 
 async function killSwitch(dialog) {
@@ -95,6 +112,7 @@ function start() {
     (live) => document.body.classList.toggle("offline", !live),
   );
   $("drill-rollback").addEventListener("click", drills.rollback);
+  form.wire();
   drills.listFiles();
   drills.adopt();
   refresh();

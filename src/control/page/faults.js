@@ -1,5 +1,6 @@
 // The faults table: a labelled switch per fault that PATCHes it and shows the server's answer,
-// its kind as a rules file writes it, where it came from, and its TTL counting down.
+// its kind as a rules file writes it, where it came from, its TTL counting down, and a button
+// that opens the form to edit it.
 
 import { call, problem } from "./api.js";
 import { el, syncRows } from "./dom.js";
@@ -17,7 +18,8 @@ export function kindText(kind) {
 function value(v) {
   if (typeof v === "string") return /^[A-Z][A-Za-z]*$/.test(v) ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(value).join(", ")}]`;
-  if (v && typeof v === "object") return `(${Object.entries(v).map(([k, x]) => `${k}: ${value(x)}`).join(", ")})`;
+  // Parameters nested in a kind are maps (headers), which RON writes with braces and quoted keys.
+  if (v && typeof v === "object") return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${value(x)}`).join(", ")}}`;
   return String(v);
 }
 
@@ -29,7 +31,7 @@ export function remaining(expiresAt, now) {
   return minutes > 0 ? `${minutes}m ${String(left % 60).padStart(2, "0")}s` : `${left}s`;
 }
 
-export function render(tbody, faults, onAnswer) {
+export function render(tbody, faults, onAnswer, onEdit) {
   const byName = new Map(faults.map((f) => [f.name, f]));
   syncRows(
     tbody,
@@ -38,6 +40,8 @@ export function render(tbody, faults, onAnswer) {
       const id = `switch-${name}`;
       const input = el("input", { type: "checkbox", role: "switch", id, class: "switch" });
       input.addEventListener("change", () => flip(name, input, onAnswer));
+      const edit = el("button", { type: "button", class: "edit", "aria-label": `Edit ${name}` }, "Edit");
+      edit.addEventListener("click", () => onEdit(byName.get(name)));
       return el(
         "tr",
         {},
@@ -47,6 +51,7 @@ export function render(tbody, faults, onAnswer) {
         el("td", { class: "kind" }),
         el("td"),
         el("td", { class: "ttl num" }),
+        el("td", { class: "actions" }, edit),
       );
     },
     (row, name) => {

@@ -51,6 +51,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("faults.js"),
     ),
     (
+        "/page/form.js",
+        "text/javascript; charset=utf-8",
+        include_str!("form.js"),
+    ),
+    (
         "/page/events.js",
         "text/javascript; charset=utf-8",
         include_str!("events.js"),

@@ -1,5 +1,6 @@
 // The routes table: one row per route with its addresses and what its clients saw since the
-// previous reading: open connections, attempts per second, the error share and a p99 sparkline.
+// previous reading: open connections, attempts per second, the error share and a p99 sparkline,
+// and a button that opens the form to add a fault to it.
 
 import { el, svg, syncRows } from "./dom.js";
 
@@ -95,14 +96,18 @@ function cells(row) {
   };
 }
 
-export function render(tbody, routes, at) {
+export function render(tbody, routes, at, onAdd) {
   const byName = new Map(routes.map((r) => [r.name, r]));
   // A route removed from the rules takes its history with it.
   for (const name of seen.keys()) if (!byName.has(name)) seen.delete(name);
   syncRows(
     tbody,
     routes.map((r) => r.name),
-    () => el("tr", {}, el("th", { scope: "row" }), el("td"), el("td"), el("td"), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "p99" })),
+    (name) => {
+      const add = el("button", { type: "button", class: "add", "aria-label": `Add a fault to ${name}` }, "Add a fault");
+      add.addEventListener("click", () => onAdd(name));
+      return el("tr", {}, el("th", { scope: "row" }), el("td"), el("td"), el("td"), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "p99" }), el("td", { class: "actions" }, add));
+    },
     (row, name) => {
       const route = byName.get(name);
       const r = reading(route, at);
