@@ -23,6 +23,7 @@ mod hardening;
 mod http;
 mod http_streaming;
 mod http_tls;
+mod kubernetes;
 mod live_changes;
 mod locks;
 mod page;
