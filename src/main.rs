@@ -44,6 +44,8 @@ enum Command {
     Ctl {
         #[command(flatten)]
         endpoint: Endpoint,
+        #[command(flatten)]
+        fleet: FleetArgs,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -74,6 +76,33 @@ impl Endpoint {
         let token = token(self.token, self.token_file.as_deref())?;
         let ca = self.ca.map(|p| p.to_string_lossy().into_owned());
         Ok(ctl::Client::new(&self.url, token, ca.as_deref())?)
+    }
+}
+
+/// Many Switchboards at once: the command runs on every target in parallel.
+#[derive(Debug, clap::Args)]
+struct FleetArgs {
+    /// Run on all of these instead of --url: URLs separated by commas, or dns:NAME:PORT for
+    /// every address of NAME (a headless Service, a scaled compose service).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        conflicts_with = "targets_file"
+    )]
+    targets: Vec<String>,
+    /// A file of targets, one per line, each optionally followed by its own token.
+    #[arg(long, global = true)]
+    targets_file: Option<PathBuf>,
+    /// How long each target has to answer (default 5s for reset, 10s otherwise); a target
+    /// that does not is named and the command exits non-zero.
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+}
+
+impl FleetArgs {
+    fn given(&self) -> bool {
+        !self.targets.is_empty() || self.targets_file.is_some()
     }
 }
 
@@ -175,7 +204,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths } => return check(&paths),
         Command::Run(args) => token(None, args.token_file.as_deref()).and_then(|t| run(args, t)),
-        Command::Ctl { endpoint, command } => run_ctl(endpoint, cli.json, command),
+        Command::Ctl {
+            endpoint,
+            fleet,
+            command,
+        } => run_ctl(endpoint, fleet, cli.json, command),
         Command::Drill(args) => {
             return match run_drill(args, cli.json) {
                 Ok(code) => ExitCode::from(code),
@@ -407,14 +440,58 @@ fn run(args: RunArgs, token: Option<String>) -> anyhow::Result<()> {
 /// How long control connections get to finish once everything else has stopped.
 const CONTROL_GRACE: Duration = Duration::from_secs(1);
 
-fn run_ctl(endpoint: Endpoint, json: bool, command: CtlCommand) -> anyhow::Result<()> {
+fn run_ctl(
+    endpoint: Endpoint,
+    fleet: FleetArgs,
+    json: bool,
+    command: CtlCommand,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let client = endpoint.client()?;
-        ctl::run(&client, command, json).await?;
+        if !fleet.given() {
+            let client = endpoint.client()?;
+            match fleet.deadline {
+                None => ctl::run(&client, command, json).await?,
+                Some(deadline) => tokio::time::timeout(deadline, ctl::run(&client, command, json))
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "{} did not answer within {}",
+                            client.base(),
+                            humantime::format_duration(deadline)
+                        )
+                    })??,
+            }
+            return Ok(());
+        }
+        let specs = match &fleet.targets_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the targets file {}", file.display()))?;
+                ctl::fleet::read_targets_file(&text)
+                    .with_context(|| format!("in {}", file.display()))?
+            }
+            None => fleet
+                .targets
+                .iter()
+                .map(|t| Ok((ctl::fleet::TargetSpec::parse(t)?, None)))
+                .collect::<Result<Vec<_>, ctl::CtlError>>()?,
+        };
+        let targets = ctl::fleet::resolve(specs).await?;
+        let token = token(endpoint.token, endpoint.token_file.as_deref())?;
+        let ca = endpoint.ca.map(|p| p.to_string_lossy().into_owned());
+        let clients = targets
+            .into_iter()
+            .map(|t| ctl::Client::new(&t.url, t.token.or_else(|| token.clone()), ca.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let deadline = fleet.deadline.unwrap_or(match command {
+            CtlCommand::Reset => Duration::from_secs(5),
+            _ => ctl::CALL_TIMEOUT,
+        });
+        ctl::fleet::run(clients, command, json, deadline).await?;
         Ok(())
     })
 }

@@ -18,6 +18,7 @@ mod dns;
 mod drill_terminal;
 mod drills;
 mod faults;
+mod fleet;
 mod guards;
 mod hardening;
 mod http;

@@ -27,6 +27,18 @@ pub enum CtlError {
         /// Why.
         reason: String,
     },
+    /// Some targets of a fleet command did not answer, or refused.
+    #[error("{failed} of {of} targets have not {what}: {targets}")]
+    Fleet {
+        /// How many failed.
+        failed: usize,
+        /// Of how many.
+        of: usize,
+        /// What they did not do.
+        what: &'static str,
+        /// Each failed target with why.
+        targets: String,
+    },
     /// The server refused; its words.
     #[error("{status}: {message}")]
     Server {

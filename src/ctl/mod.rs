@@ -2,6 +2,7 @@
 //! scripts; the server's errors are shown as the server worded them.
 
 mod client;
+pub mod fleet;
 mod render;
 
 pub use client::{Client, CtlError};
@@ -94,76 +95,50 @@ pub fn parse_kind(text: &str) -> Result<FaultKind, CtlError> {
 
 /// Runs one command and prints its answer to stdout.
 pub async fn run(client: &Client, command: CtlCommand, as_json: bool) -> Result<(), CtlError> {
-    let print = |value: &Value, human: &dyn Fn(&Value) -> String| {
-        if as_json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
-            );
-        } else {
-            print!("{}", human(value));
-        }
-    };
-    match command {
-        CtlCommand::List => {
-            let routes = client.get("/v1/routes").await?;
-            let faults = client.get("/v1/faults").await?;
-            let both = json!({ "routes": routes, "faults": faults });
-            print(&both, &|v| render::list(&v["routes"], &v["faults"]));
-        }
-        CtlCommand::Health => {
-            let health = client.get("/healthz").await?;
-            print(&health, &|_| "ok\n".to_string());
-        }
-        CtlCommand::Status => {
-            let status = client.get("/v1/status").await?;
-            print(&status, &render::status);
-        }
-        command @ (CtlCommand::Enable { .. }
-        | CtlCommand::Disable { .. }
-        | CtlCommand::Add { .. }
-        | CtlCommand::Remove { .. }) => {
-            let (answer, human) = edit_fault(client, command).await?;
-            print(&answer, &*human);
-        }
-        CtlCommand::Reset => {
-            let answer = client.send("POST", "/v1/reset", None).await?;
-            print(&answer, &render::reset);
-        }
-        CtlCommand::Watch => {
-            client
-                .follow("/v1/events", |event| {
-                    if as_json {
-                        println!("{event}");
-                    } else {
-                        println!("{}", render::event(&event));
-                    }
-                })
-                .await?;
-        }
+    if let CtlCommand::Watch = command {
+        return client
+            .follow("/v1/events", |event| {
+                if as_json {
+                    println!("{event}");
+                } else {
+                    println!("{}", render::event(&event));
+                }
+            })
+            .await;
+    }
+    let value = answer(client, &command).await?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        print!("{}", human(&command, &value));
     }
     Ok(())
 }
 
-/// How a command's answer reads to a person.
-type Human = Box<dyn Fn(&Value) -> String>;
-
-/// Runs a command that changes one fault: its answer, and how to show it.
-async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Human), CtlError> {
+/// The server's answer to `command` (every command but `watch`), as `--json` prints it.
+pub async fn answer(client: &Client, command: &CtlCommand) -> Result<Value, CtlError> {
     match command {
+        CtlCommand::List => {
+            let routes = client.get("/v1/routes").await?;
+            let faults = client.get("/v1/faults").await?;
+            Ok(json!({ "routes": routes, "faults": faults }))
+        }
+        CtlCommand::Health => client.get("/healthz").await,
+        CtlCommand::Status => client.get("/v1/status").await,
         CtlCommand::Enable { name, ttl } => {
-            let body = fault_json::switch_body(true, ttl.map(Value::String));
-            let fault = client
+            let body = fault_json::switch_body(true, ttl.clone().map(Value::String));
+            client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
-                .await?;
-            Ok((fault, Box::new(render::fault_line)))
+                .await
         }
         CtlCommand::Disable { name } => {
             let body = fault_json::switch_body(false, None);
-            let fault = client
+            client
                 .send("PATCH", &format!("/v1/faults/{name}"), Some(body))
-                .await?;
-            Ok((fault, Box::new(render::fault_line)))
+                .await
         }
         CtlCommand::Add {
             name,
@@ -177,50 +152,56 @@ async fn edit_fault(client: &Client, command: CtlCommand) -> Result<(Value, Huma
             max_active,
         } => {
             let fault = Fault {
-                name,
-                route,
+                name: name.clone(),
+                route: route.clone(),
                 enabled: !disabled,
-                probability,
-                direction,
-                kind: parse_kind(&kind)?,
+                probability: *probability,
+                direction: *direction,
+                kind: parse_kind(kind)?,
                 when: (!clients.is_empty()).then(|| {
                     Box::new(Match {
-                        client: clients,
+                        client: clients.clone(),
                         ..Match::default()
                     })
                 }),
-                max_active,
+                max_active: *max_active,
             };
-            let body = fault_json::new_fault_body(&fault, ttl.map(Value::String));
-            let fault = client.send("POST", "/v1/faults", Some(body)).await?;
-            Ok((fault, Box::new(render::fault_line)))
+            let body = fault_json::new_fault_body(&fault, ttl.clone().map(Value::String));
+            client.send("POST", "/v1/faults", Some(body)).await
         }
         CtlCommand::Remove { name } => {
             let answer = client
                 .send("DELETE", &format!("/v1/faults/{name}"), None)
                 .await?;
-            if answer.is_null() {
-                let removed = format!("removed {name}\n");
-                Ok((
-                    json!({ "removed": name }),
-                    Box::new(move |_| removed.clone()),
-                ))
+            // 204: it is gone. A file-defined fault stays, switched off, and is shown.
+            Ok(if answer.is_null() {
+                json!({ "removed": name })
             } else {
-                Ok((
-                    answer,
-                    Box::new(move |v| {
-                        format!(
-                            "{} is defined in a file; switched off instead\n{}",
-                            name,
-                            render::fault_line(v)
-                        )
-                    }),
-                ))
-            }
+                answer
+            })
         }
-        other => Err(CtlError::Usage(format!(
-            "{other:?} does not change a fault"
-        ))),
+        CtlCommand::Reset => client.send("POST", "/v1/reset", None).await,
+        CtlCommand::Watch => Err(CtlError::Usage(
+            "watch follows events; it has no single answer".into(),
+        )),
+    }
+}
+
+/// How the answer to `command` reads to a person.
+fn human(command: &CtlCommand, value: &Value) -> String {
+    match command {
+        CtlCommand::List => render::list(&value["routes"], &value["faults"]),
+        CtlCommand::Health => "ok\n".to_string(),
+        CtlCommand::Status => render::status(value),
+        CtlCommand::Reset => render::reset(value),
+        CtlCommand::Remove { name } if value.get("removed").is_some() => {
+            format!("removed {name}\n")
+        }
+        CtlCommand::Remove { name } => format!(
+            "{name} is defined in a file; switched off instead\n{}",
+            render::fault_line(value)
+        ),
+        _ => render::fault_line(value),
     }
 }
 

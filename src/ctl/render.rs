@@ -70,52 +70,126 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+const ROUTE_HEADERS: &[&str] = &[
+    "ROUTE",
+    "LISTEN",
+    "UPSTREAM",
+    "OPEN",
+    "TOTAL",
+    "BYTES_UP",
+    "BYTES_DOWN",
+    "FAILED",
+    "SOURCE",
+];
+
+fn route_row(r: &Value) -> Vec<String> {
+    let s = &r["stats"];
+    vec![
+        text(&r["name"]),
+        text(&r["bound"]),
+        text(&r["upstream"]),
+        text(&s["open"]),
+        text(&s["total"]),
+        text(&s["bytes_upstream"]),
+        text(&s["bytes_downstream"]),
+        text(&s["failed"]),
+        text(&r["source"]),
+    ]
+}
+
+fn rows(list: &Value, row: fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    list.as_array().into_iter().flatten().map(row).collect()
+}
+
 /// `ctl list`.
 pub fn list(routes: &Value, faults: &Value) -> String {
-    let empty = Vec::new();
-    let route_rows: Vec<Vec<String>> = routes
-        .as_array()
-        .unwrap_or(&empty)
+    format!(
+        "{}\n{}",
+        table(ROUTE_HEADERS, &rows(routes, route_row)),
+        table(FAULT_HEADERS, &rows(faults, fault_row))
+    )
+}
+
+/// `ctl list` across a fleet: each target's routes and faults in one table each, led by
+/// the target.
+pub fn fleet_list(answers: &[(&str, &Value)]) -> String {
+    let led = |headers: &[&'static str]| -> Vec<&'static str> {
+        std::iter::once("TARGET")
+            .chain(headers.iter().copied())
+            .collect()
+    };
+    let mut routes = Vec::new();
+    let mut faults = Vec::new();
+    for (target, answer) in answers {
+        for mut row in rows(&answer["routes"], route_row) {
+            row.insert(0, target.to_string());
+            routes.push(row);
+        }
+        for mut row in rows(&answer["faults"], fault_row) {
+            row.insert(0, target.to_string());
+            faults.push(row);
+        }
+    }
+    format!(
+        "{}\n{}",
+        table(&led(ROUTE_HEADERS), &routes),
+        table(&led(FAULT_HEADERS), &faults)
+    )
+}
+
+/// `ctl status` across a fleet: a row per target.
+pub fn fleet_status(answers: &[(&str, &Value)]) -> String {
+    let rows: Vec<Vec<String>> = answers
         .iter()
-        .map(|r| {
-            let s = &r["stats"];
+        .map(|(target, s)| {
+            let rejected = s["last_rejected"]
+                .as_array()
+                .map_or("none".to_string(), |p| format!("{} problem(s)", p.len()));
+            let tripped = s["guards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|g| g["tripped"].is_object())
+                .count();
             vec![
-                text(&r["name"]),
-                text(&r["bound"]),
-                text(&r["upstream"]),
-                text(&s["open"]),
-                text(&s["total"]),
-                text(&s["bytes_upstream"]),
-                text(&s["bytes_downstream"]),
-                text(&s["failed"]),
-                text(&r["source"]),
+                target.to_string(),
+                text(&s["version"]),
+                format!("{}s", text(&s["uptime_secs"])),
+                text(&s["routes"]),
+                format!("{} ({} on)", text(&s["faults"]), text(&s["faults_enabled"])),
+                text(&s["last_reload"]),
+                rejected,
+                tripped.to_string(),
             ]
         })
         .collect();
-    let fault_rows: Vec<Vec<String>> = faults
-        .as_array()
-        .unwrap_or(&empty)
-        .iter()
-        .map(fault_row)
-        .collect();
-    format!(
-        "{}\n{}",
-        table(
-            &[
-                "ROUTE",
-                "LISTEN",
-                "UPSTREAM",
-                "OPEN",
-                "TOTAL",
-                "BYTES_UP",
-                "BYTES_DOWN",
-                "FAILED",
-                "SOURCE"
-            ],
-            &route_rows
-        ),
-        table(FAULT_HEADERS, &fault_rows)
+    table(
+        &[
+            "TARGET",
+            "VERSION",
+            "UPTIME",
+            "ROUTES",
+            "FAULTS",
+            "LAST_RELOAD",
+            "REJECTED",
+            "GUARDS_TRIPPED",
+        ],
+        &rows,
     )
+}
+
+/// One fault on one line: `slow on Latency(ms: 100, jitter_ms: 0) until …`.
+pub fn fault_summary(f: &Value) -> String {
+    let state = if f["enabled"].as_bool() == Some(true) {
+        "on"
+    } else {
+        "off"
+    };
+    let mut line = format!("{} {state} {}", text(&f["name"]), kind(&f["kind"]));
+    if let Some(until) = f["expires_at"].as_str() {
+        line.push_str(&format!(" until {until}"));
+    }
+    line
 }
 
 const FAULT_HEADERS: &[&str] = &[
