@@ -19,6 +19,7 @@ mod drill_terminal;
 mod drills;
 mod faults;
 mod fleet;
+mod fleet_drill;
 mod guards;
 mod hardening;
 mod http;

@@ -108,6 +108,23 @@ pub async fn start(app: &Switchboard, request: Request<Incoming>) -> Answer {
             format!("unknown field `{key}`; POST /v1/drills takes drill, ron or file, and lease"),
         ));
     }
+    if !scenario.targets.is_empty() {
+        // A server-run drill is held by one lease on one Switchboard; one that spans others
+        // is run by `switchboard drill`, which watches every target and rolls them all back.
+        return Err(ApiError::bad_field(
+            "targets",
+            format!(
+                "drill {:?} names targets ({}); run it with `switchboard drill`, which holds every target",
+                scenario.name,
+                scenario
+                    .targets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     let status = app.drills().start(app, scenario, lease)?;
     Ok(http::json(StatusCode::CREATED, &status))
 }

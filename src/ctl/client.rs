@@ -80,6 +80,23 @@ impl Client {
         })
     }
 
+    /// A client of the endpoint at `url` with this one's token and TLS settings: a drill's
+    /// targets share the fleet's token.
+    pub fn with_base(&self, url: &str) -> Result<Self, CtlError> {
+        let base = url.trim_end_matches('/').to_string();
+        let uri: Uri = base
+            .parse()
+            .map_err(|e| CtlError::Usage(format!("{url:?}: {e}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(CtlError::Usage(format!("{url:?}: use http:// or https://")));
+        }
+        Ok(Client {
+            http: self.http.clone(),
+            base,
+            token: self.token.clone(),
+        })
+    }
+
     /// The endpoint's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -1,6 +1,7 @@
 //! `switchboard drill`: runs a drill from the terminal against a running Switchboard, with a
 //! live progress bar, and writes the report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,12 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::control::Control;
+use super::control::{Control, Controls};
 use super::registry::DrillStatus;
 use super::report::Report;
 use super::runner::{self, Phase, Progress};
 use super::{DrillError, compare, load, markdown};
 use crate::ctl::Client;
+use crate::ctl::fleet::{self, TargetSpec};
 
 /// Exit code when a comparison finds a regression.
 pub const EXIT_REGRESSION: u8 = 3;
@@ -53,19 +55,23 @@ pub async fn run(client: Client, args: DrillArgs) -> Result<u8, DrillError> {
         .get("/v1/status")
         .await
         .map_err(control_error("reaching the control endpoint"))?;
+    if !scenario.targets.is_empty() && args.on_server.is_some() {
+        return Err(DrillError::Control {
+            action: "starting the drill on the server".into(),
+            message:
+                "a drill with targets runs from here, which holds every target; drop --on-server"
+                    .into(),
+        });
+    }
+    let targets = targets(&client, &scenario).await?;
     let (stop, stop_rx) = watch::channel(None);
     tokio::spawn(forward_signals(stop));
     let (progress_tx, progress_rx) = watch::channel(initial_progress());
     let bar = (!args.json).then(|| progress_bar(&scenario.name, progress_rx));
     let report = match args.on_server {
         None => {
-            runner::run(
-                &scenario,
-                &Control::Remote(Box::new(client)),
-                stop_rx,
-                Some(progress_tx),
-            )
-            .await?
+            let controls = Controls::with_targets(Control::Remote(Box::new(client)), targets);
+            runner::run_with(&scenario, &controls, stop_rx, Some(progress_tx)).await?
         }
         Some(lease) => on_server(&client, &scenario, lease, stop_rx, progress_tx).await?,
     };
@@ -100,6 +106,41 @@ pub async fn run(client: Client, args: DrillArgs) -> Result<u8, DrillError> {
         }
     }
     Ok(code)
+}
+
+/// The drill's targets, each resolved to one Switchboard that answers, with `client`'s
+/// token and TLS settings.
+async fn targets(
+    client: &Client,
+    scenario: &super::Scenario,
+) -> Result<BTreeMap<String, Control>, DrillError> {
+    let mut out = BTreeMap::new();
+    for (name, spec) in &scenario.targets {
+        let failed = |message: String| DrillError::Control {
+            action: format!("reaching target {name:?} ({spec})"),
+            message,
+        };
+        let expanded = super::probe::expand_env(spec).map_err(failed)?;
+        let parsed = TargetSpec::parse(&expanded).map_err(|e| failed(e.to_string()))?;
+        let found = fleet::resolve(vec![(parsed, None)])
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let [target] = found.as_slice() else {
+            return Err(failed(format!(
+                "{expanded} names {} Switchboards; a drill target is one",
+                found.len()
+            )));
+        };
+        let target = client
+            .with_base(&target.url)
+            .map_err(|e| failed(e.to_string()))?;
+        target
+            .get("/v1/status")
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        out.insert(name.clone(), Control::Remote(Box::new(target)));
+    }
+    Ok(out)
 }
 
 /// Hands the drill to the server, renews its lease and follows it to the end.

@@ -2,6 +2,8 @@
 //! the Switchboard it runs in (`POST /v1/drills`). Both speak the `/v1/faults` JSON, so a
 //! step means the same thing either way.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::DrillError;
@@ -127,6 +129,25 @@ impl Control {
         }
     }
 
+    /// Whether the Switchboard still answers, within `within`: the drill's watch on each
+    /// of its targets.
+    pub async fn alive(&self, within: std::time::Duration) -> Result<(), String> {
+        match self {
+            Control::Remote(client) => {
+                match tokio::time::timeout(within, client.get("/healthz")).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!(
+                        "{} did not answer /healthz within {}",
+                        client.base(),
+                        humantime::format_duration(within)
+                    )),
+                }
+            }
+            Control::Local(_) => Ok(()),
+        }
+    }
+
     /// The seed of the Switchboard the drill runs against, for the report.
     pub async fn seed(&self) -> Option<u64> {
         match self {
@@ -137,6 +158,58 @@ impl Control {
                 .and_then(|s| s.get("seed").and_then(Value::as_u64)),
             Control::Local(app) => Some(app.seed()),
         }
+    }
+}
+
+/// Every Switchboard a drill acts on: its own, and the targets its file names.
+#[derive(Clone)]
+pub struct Controls {
+    own: Control,
+    targets: BTreeMap<String, Control>,
+}
+
+impl Controls {
+    /// A drill on one Switchboard.
+    pub fn single(own: Control) -> Self {
+        Controls {
+            own,
+            targets: BTreeMap::new(),
+        }
+    }
+
+    /// A drill on `own` and the named `targets`.
+    pub fn with_targets(own: Control, targets: BTreeMap<String, Control>) -> Self {
+        Controls { own, targets }
+    }
+
+    /// The drill's own Switchboard.
+    pub fn own(&self) -> &Control {
+        &self.own
+    }
+
+    /// Where a change or probe for `target` goes.
+    pub fn get(&self, target: Option<&str>) -> Result<&Control, DrillError> {
+        match target {
+            None => Ok(&self.own),
+            Some(name) => self.targets.get(name).ok_or_else(|| DrillError::Control {
+                action: format!("finding target {name:?}"),
+                message: "the drill names no such target".into(),
+            }),
+        }
+    }
+
+    /// The named targets.
+    pub fn targets(&self) -> impl Iterator<Item = (&str, &Control)> {
+        self.targets.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// A fault on one of a drill's Switchboards: how the report and the progress display name
+/// it. `db-down` on the drill's own Switchboard, `db-down@orders` on the target `orders`.
+pub fn label(target: Option<&str>, fault: &str) -> String {
+    match target {
+        None => fault.to_string(),
+        Some(target) => format!("{fault}@{target}"),
     }
 }
 

@@ -106,16 +106,60 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         if let Some((fault, message)) = step_problem(step, &mut added) {
             at(&fault, message);
         }
+        if let Some(target) = &step.target
+            && !scenario.targets.contains_key(target)
+        {
+            at(target, unknown_target(scenario, "a step", target));
+        }
+    }
+    for probe in &scenario.probes {
+        if let Check::Route {
+            target: Some(target),
+            ..
+        } = &probe.check
+            && !scenario.targets.contains_key(target)
+        {
+            at(
+                target,
+                unknown_target(scenario, &format!("probe {:?}", probe.name), target),
+            );
+        }
+    }
+    for (name, spec) in &scenario.targets {
+        if name.is_empty() || name.contains(['@', '/']) {
+            at(
+                name,
+                format!("target name {name:?} must be non-empty, without '@' or '/'"),
+            );
+        }
+        if !(spec.starts_with("http://")
+            || spec.starts_with("https://")
+            || spec.starts_with("dns:")
+            || spec.starts_with("${"))
+        {
+            at(
+                spec,
+                format!(
+                    "target {name:?} is {spec:?}; give a control URL (http://HOST:PORT, \"${{VAR}}\") or dns:NAME:PORT"
+                ),
+            );
+        }
     }
     // From the steps as written: expanding them could be billions of changes, refused above.
-    let touched: HashSet<&str> = scenario
+    // A fault on a target is known by its name and as `name@target`.
+    let touched: HashSet<String> = scenario
         .steps
         .iter()
-        .filter_map(|s| s.action.fault())
+        .filter_map(|s| {
+            s.action
+                .fault()
+                .map(|f| (f, super::control::label(s.target.as_deref(), f)))
+        })
+        .flat_map(|(plain, labelled)| [plain.to_string(), labelled])
         .collect();
     for probe in &scenario.probes {
         for fault in &probe.affected_by {
-            if !touched.contains(fault.as_str()) {
+            if !touched.contains(fault) {
                 at(
                     fault,
                     format!(
@@ -127,6 +171,18 @@ pub fn check(scenario: &Scenario) -> Vec<(Option<String>, String)> {
         }
     }
     problems
+}
+
+fn unknown_target(scenario: &Scenario, what: &str, target: &str) -> String {
+    let known: Vec<&str> = scenario.targets.keys().map(String::as_str).collect();
+    if known.is_empty() {
+        format!("{what} names target {target:?}, but the drill has no `targets`")
+    } else {
+        format!(
+            "{what} names target {target:?}; the drill's targets are {}",
+            known.join(", ")
+        )
+    }
 }
 
 /// What is wrong with one probe, each as a message naming it.
@@ -227,10 +283,13 @@ fn durability_problems(probe: &Probe) -> Vec<String> {
 }
 
 /// What is wrong with one step, naming its fault; `added` collects the faults added so far.
-fn step_problem<'a>(step: &'a Step, added: &mut HashSet<&'a str>) -> Option<(String, String)> {
+fn step_problem<'a>(
+    step: &'a Step,
+    added: &mut HashSet<(Option<&'a str>, &'a str)>,
+) -> Option<(String, String)> {
     match &step.action {
         Action::Add(fault) => {
-            if !added.insert(fault.name.as_str()) {
+            if !added.insert((step.target.as_deref(), fault.name.as_str())) {
                 return Some((
                     fault.name.to_string(),
                     format!("fault {:?} is added twice", fault.name),

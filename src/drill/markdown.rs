@@ -33,6 +33,17 @@ pub fn render(report: &Report) -> String {
             .seed
             .map_or_else(|| "unknown".to_string(), |s| s.to_string())
     );
+    for target in &report.targets {
+        let state = match &target.lost {
+            Some(why) => format!("**lost**: {why}"),
+            None => "held to the end".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "- Target {} at {}: {state}",
+            target.name, target.control
+        );
+    }
     let p = &report.phases;
     let _ = writeln!(
         out,
@@ -49,10 +60,18 @@ pub fn render(report: &Report) -> String {
     for probe in &report.probes {
         let m = probe.measures.as_ref();
         let verdict = probe.verdict.map_or("—", |v| v.label());
+        // A Route probe reads one target's counters: the table says whose.
+        let name = match &probe.probe.check {
+            super::scenario::Check::Route {
+                target: Some(target),
+                ..
+            } => format!("{}@{target}", probe.name),
+            _ => probe.name.clone(),
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {:.1}% | {} | {} | {} | {} | {} | {} | {} |",
-            probe.name,
+            name,
             verdict,
             probe.baseline_success * 100.0,
             secs(m.and_then(|m| m.detect_ms)),

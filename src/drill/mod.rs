@@ -33,7 +33,7 @@ pub mod runner;
 pub mod scenario;
 pub mod timeline;
 
-pub use control::Control;
+pub use control::{Control, Controls};
 pub use error::DrillError;
 pub use report::Report;
 pub use runner::{Phase, Progress, run};

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::DrillError;
-use super::control::Control;
+use super::control::{Control, Controls};
 use super::durability::{Ack, Ledger, extract_id};
 use super::route_probe::{Counts, counts, interval};
 use super::scenario::{Check, Degraded, DurableWrite, IdFrom, Probe};
@@ -112,8 +112,9 @@ enum Target {
 }
 
 impl Sampler {
-    /// Prepares probe number `index`; route probes read their counters through `control`.
-    pub fn new(index: usize, probe: &Probe, control: &Control) -> Result<Self, DrillError> {
+    /// Prepares probe number `index`; route probes read their counters through the
+    /// Switchboard of their target.
+    pub fn new(index: usize, probe: &Probe, controls: &Controls) -> Result<Self, DrillError> {
         let bad = |why: String| DrillError::Probe {
             probe: probe.name.clone(),
             message: why,
@@ -168,8 +169,9 @@ impl Sampler {
             Check::Route {
                 route,
                 max_error_rate,
+                target,
             } => Target::Route {
-                control: control.clone(),
+                control: controls.get(target.as_deref())?.clone(),
                 route: route.clone(),
                 max_error_rate: *max_error_rate,
                 previous: Mutex::new(None),

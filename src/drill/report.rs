@@ -46,6 +46,21 @@ pub struct Report {
     pub fault_windows: Vec<FaultWindow>,
     /// One entry per probe.
     pub probes: Vec<ProbeReport>,
+    /// The other Switchboards the drill acted on, and which of them it lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
+}
+
+/// A drill target, as the report gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// Its name in the drill file.
+    pub name: String,
+    /// Its control endpoint.
+    pub control: String,
+    /// Why the drill lost it, if it did: it stopped answering during the drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// How a drill ended.
@@ -72,8 +87,11 @@ pub struct TimelineEvent {
 /// A span during which a fault was switched on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
-    /// The fault.
+    /// The fault: its name, or `name@target` on a drill target.
     pub fault: String,
+    /// The drill target it is on; the drill's own Switchboard when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Switched on, in milliseconds from the start of the drill.
     pub from_ms: f64,
     /// Switched off.

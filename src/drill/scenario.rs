@@ -2,6 +2,7 @@
 //! Field names here are the public file format (RON under `rules/shop/drills/`, or the same
 //! shape as JSON in `POST /v1/drills`). Durations are written as `"10s"`, `"250ms"`, `"1m"`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,12 @@ pub struct Scenario {
     pub abort: Vec<Abort>,
     /// What to do to the faults, at offsets from the moment injection starts.
     pub steps: Vec<Step>,
+    /// Other Switchboards the drill acts on, by the name its steps and `Route` probes give
+    /// them: a control URL (`"${ORDERS_SWITCHBOARD}"`, `"http://orders:8474"`) or
+    /// `"dns:NAME:PORT"`, which must resolve to one Switchboard. Without a target, a step acts
+    /// on the Switchboard the drill was started against.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, String>,
 }
 
 fn default_baseline() -> Duration {
@@ -146,6 +153,9 @@ pub enum Check {
         /// The highest share of errors a sample allows.
         #[serde(default = "default_max_error_rate")]
         max_error_rate: f64,
+        /// The drill target whose route it is; the drill's own Switchboard when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
     },
     /// Writes throughout the drill, keeping every write the app acknowledged; once the drill
     /// is over, reads each one back. A sample succeeds when its write was acknowledged. The
@@ -321,6 +331,10 @@ pub struct Step {
     /// Offset from the start of injection.
     #[serde(with = "humantime_serde", default)]
     pub at: Duration,
+    /// The drill target it acts on (a key of the drill's `targets`); the drill's own
+    /// Switchboard when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// What it does.
     pub action: Action,
 }

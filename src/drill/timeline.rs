@@ -72,6 +72,8 @@ impl Change {
 pub struct Planned {
     /// From the start of injection.
     pub at: Duration,
+    /// The drill target it goes to; the drill's own Switchboard when `None`.
+    pub target: Option<String>,
     /// What.
     pub change: Change,
 }
@@ -94,6 +96,7 @@ pub fn plan(steps: &[Step]) -> Plan {
         let mut push = |offset: Duration, change: Change| {
             changes.push(Planned {
                 at: at + offset,
+                target: step.target.clone(),
                 change,
             })
         };
@@ -208,6 +211,7 @@ mod tests {
 
     fn step(at_ms: u64, action: Action) -> Step {
         Step {
+            target: None,
             at: Duration::from_millis(at_ms),
             action,
         }

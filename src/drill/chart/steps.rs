@@ -87,7 +87,14 @@ pub fn shaded<'r>(report: &'r Report, probe: &ProbeReport) -> Vec<&'r FaultWindo
     report
         .fault_windows
         .iter()
-        .filter(|w| probe.probe.affected_by.contains(&w.fault))
+        .filter(|w| {
+            let plain = w.fault.split('@').next().unwrap_or_default();
+            probe
+                .probe
+                .affected_by
+                .iter()
+                .any(|a| *a == w.fault || (w.target.is_some() && a == plain))
+        })
         .collect()
 }
 
@@ -143,6 +150,7 @@ mod tests {
     fn report(probes: Vec<ProbeReport>) -> Report {
         let window = |fault: &str, from_ms, to_ms| FaultWindow {
             fault: fault.into(),
+            target: None,
             from_ms,
             to_ms,
         };
@@ -169,6 +177,7 @@ mod tests {
                 window("slow", 5050.0, 15_050.0),
             ],
             probes,
+            targets: Vec::new(),
         }
     }
 

@@ -4,10 +4,11 @@
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::Drill;
+use super::{Drill, FaultKey, WATCH_WITHIN};
 use crate::drill::DrillError;
+use crate::drill::control::label;
 use crate::drill::report::FaultWindow;
-use crate::drill::timeline::{self, Change};
+use crate::drill::timeline::{self, Change, Planned};
 use crate::fault_json;
 
 impl Drill<'_> {
@@ -17,17 +18,24 @@ impl Drill<'_> {
         json!(left.as_secs_f64().max(1.0).ceil())
     }
 
-    pub(super) async fn apply(&mut self, change: &Change) -> Result<(), DrillError> {
-        let name = change.fault().to_string();
-        if !self.created.contains(&name) && !self.originals.contains_key(&name) {
-            match self.control.fault(&name).await? {
+    pub(super) async fn apply(&mut self, planned: &Planned) -> Result<(), DrillError> {
+        let change = &planned.change;
+        let control = self.controls.get(planned.target.as_deref())?;
+        let key: FaultKey = (planned.target.clone(), change.fault().to_string());
+        let name = &key.1;
+        let described = match &planned.target {
+            None => change.describe(),
+            Some(target) => format!("{} on {target}", change.describe()),
+        };
+        if !self.created.contains(&key) && !self.originals.contains_key(&key) {
+            match control.fault(name).await? {
                 Some(existing) => {
-                    self.originals.insert(name.clone(), existing);
+                    self.originals.insert(key.clone(), existing);
                 }
                 None if matches!(change, Change::Create(_)) => {}
                 None => {
                     return Err(DrillError::Control {
-                        action: change.describe(),
+                        action: described,
                         message: format!("no fault named {name:?}"),
                     });
                 }
@@ -36,40 +44,39 @@ impl Drill<'_> {
         match change {
             Change::Create(fault) => {
                 let body = fault_json::new_fault_body(fault, Some(self.ttl()));
-                self.control.create(body).await?;
-                self.created.insert(name.clone());
+                control.create(body).await?;
+                self.created.insert(key.clone());
             }
             Change::Patch { fault, body } => {
                 let mut body = body.clone();
                 if change.enables() {
                     body.insert("ttl".into(), self.ttl());
                 }
-                self.control.patch(fault, Value::Object(body)).await?;
+                control.patch(fault, Value::Object(body)).await?;
             }
             Change::SetParam {
                 fault,
                 param,
                 value,
             } => {
-                let current = self.control.fault(fault).await?.unwrap_or(Value::Null);
+                let current = control.fault(fault).await?.unwrap_or(Value::Null);
                 let kind = with_param(current.get("kind"), param, *value).ok_or_else(|| {
                     DrillError::Control {
-                        action: change.describe(),
+                        action: described.clone(),
                         message: format!("fault {fault:?} has no numeric parameter {param:?}"),
                     }
                 })?;
                 let mut body = Map::new();
                 body.insert("kind".into(), kind);
-                self.control.patch(fault, Value::Object(body)).await?;
+                control.patch(fault, Value::Object(body)).await?;
             }
         }
-        self.track(change);
-        self.note(change.describe());
+        self.track(&key, change);
+        self.note(described);
         Ok(())
     }
 
-    pub(super) fn track(&mut self, change: &Change) {
-        let name = change.fault().to_string();
+    pub(super) fn track(&mut self, key: &FaultKey, change: &Change) {
         let now = self.now_ms();
         let switched = match change {
             Change::Create(f) => Some(f.enabled),
@@ -78,41 +85,68 @@ impl Drill<'_> {
         };
         match switched {
             Some(true) => {
-                self.on_since.entry(name).or_insert(now);
+                self.on_since.entry(key.clone()).or_insert(now);
             }
-            Some(false) => self.close_window(&name, now),
+            Some(false) => self.close_window(key, now),
             None => {}
         }
     }
 
-    pub(super) fn close_window(&mut self, name: &str, now: f64) {
-        if let Some(from) = self.on_since.remove(name) {
+    pub(super) fn close_window(&mut self, key: &FaultKey, now: f64) {
+        if let Some(from) = self.on_since.remove(key) {
             self.windows.push(FaultWindow {
-                fault: name.to_string(),
+                fault: label(key.0.as_deref(), &key.1),
+                target: key.0.clone(),
                 from_ms: from,
                 to_ms: now,
             });
         }
     }
 
-    /// Puts every fault the drill touched back as it was. Keeps going past errors: a
-    /// half-done restore is worse than a noisy one.
+    /// Puts every fault the drill touched back as it was, on every Switchboard it touched.
+    /// Keeps going past errors, and past a lost target: a half-done restore is worse than a
+    /// noisy one, and a lost target's faults run out with their TTL.
     pub(super) async fn restore(&mut self) {
-        for name in std::mem::take(&mut self.created) {
-            if let Err(e) = self.control.delete(&name).await {
-                self.note(format!("restore: {e}"));
+        for (target, name) in std::mem::take(&mut self.created) {
+            let result = match self.controls.get(target.as_deref()) {
+                Ok(control) => control.delete(&name).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.restore_failed(target, e).await;
             }
         }
-        for (name, original) in std::mem::take(&mut self.originals) {
+        for ((target, name), original) in std::mem::take(&mut self.originals) {
             let body = fault_json::restore_body(&original);
-            if let Err(e) = self.control.patch(&name, body).await {
-                self.note(format!("restore: {e}"));
+            let result = match self.controls.get(target.as_deref()) {
+                Ok(control) => control.patch(&name, body).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.restore_failed(target, e).await;
             }
         }
         let now = self.now_ms();
-        let open: Vec<String> = self.on_since.keys().cloned().collect();
-        for name in open {
-            self.close_window(&name, now);
+        let open: Vec<FaultKey> = self.on_since.keys().cloned().collect();
+        for key in open {
+            self.close_window(&key, now);
+        }
+    }
+
+    /// Notes a change the restore could not make; a target that no longer answers is lost.
+    async fn restore_failed(&mut self, target: Option<String>, error: DrillError) {
+        let on = match &target {
+            Some(t) => format!(" on {t}"),
+            None => String::new(),
+        };
+        self.note(format!("restore{on}: {error}"));
+        if self.lost.contains_key(&target) {
+            return;
+        }
+        if let Ok(control) = self.controls.get(target.as_deref())
+            && let Err(why) = control.alive(WATCH_WITHIN).await
+        {
+            self.lost.insert(target, why);
         }
     }
 }

@@ -13,11 +13,13 @@ mod changes;
 mod checks;
 
 use super::DrillError;
-use super::control::Control;
+use super::control::{Control, Controls};
 use super::durability::{self, Durability, Ledger};
 use super::measure::{self, Phases, Verdict};
 use super::probe::{Sample, Sampler};
-use super::report::{FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TimelineEvent};
+use super::report::{
+    FaultWindow, Outcome, ProbeReport, Report, SCHEMA, TargetReport, TimelineEvent,
+};
 use super::scenario::{ReadBack, Scenario};
 use super::timeline::{self, Plan};
 use crate::telemetry::timestamp;
@@ -26,6 +28,16 @@ use crate::telemetry::timestamp;
 const TICK: Duration = Duration::from_millis(100);
 /// A drill's faults outlive its planned end by at most this, should its controller vanish.
 const TTL_GRACE: Duration = Duration::from_secs(10);
+/// How often every Switchboard the drill acts on is asked whether it is still there.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How long one of them has to answer before the drill counts it lost.
+const WATCH_WITHIN: Duration = Duration::from_secs(2);
+
+/// A fault on one of the drill's Switchboards: the target (`None` for its own) and the name.
+type FaultKey = (Option<String>, String);
+
+/// A Switchboard that stopped answering: its target (`None` for the drill's own), and why.
+type Lost = (Option<String>, String);
 
 /// Which part of the drill is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +75,18 @@ pub struct Progress {
 pub async fn run(
     scenario: &Scenario,
     control: &Control,
+    stop: watch::Receiver<Option<String>>,
+    progress: Option<watch::Sender<Progress>>,
+) -> Result<Report, DrillError> {
+    run_with(scenario, &Controls::single(control.clone()), stop, progress).await
+}
+
+/// Runs `scenario` on its own Switchboard and the targets it names. Every one of them is
+/// watched: one that stops answering stops the drill, which rolls back all the others and
+/// reports the lost one by name.
+pub async fn run_with(
+    scenario: &Scenario,
+    controls: &Controls,
     mut stop: watch::Receiver<Option<String>>,
     progress: Option<watch::Sender<Progress>>,
 ) -> Result<Report, DrillError> {
@@ -70,10 +94,10 @@ pub async fn run(
         .probes
         .iter()
         .enumerate()
-        .map(|(i, p)| Sampler::new(i, p, control))
+        .map(|(i, p)| Sampler::new(i, p, controls))
         .collect::<Result<Vec<_>, _>>()?;
     let plan = timeline::plan(&scenario.steps);
-    let mut drill = Drill::new(scenario, control, &plan, progress);
+    let mut drill = Drill::new(scenario, controls, &plan, progress);
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     let ledgers: Vec<Option<Ledger>> = samplers.iter().map(Sampler::ledger).collect();
@@ -81,11 +105,23 @@ pub async fn run(
         tasks.spawn(sampler.run(drill.origin, sender.clone()));
     }
     drop(sender);
-    drill.seed = control.seed().await;
+    let (lost_tx, mut lost) = mpsc::unbounded_channel();
+    let mut watchers = JoinSet::new();
+    let watched = std::iter::once((None, controls.own())).chain(
+        controls
+            .targets()
+            .map(|(name, c)| (Some(name.to_string()), c)),
+    );
+    for (target, control) in watched {
+        watchers.spawn(watch_target(target, control.clone(), lost_tx.clone()));
+    }
+    drop(lost_tx);
+    drill.seed = controls.own().seed().await;
 
     drill.ledgers = ledgers;
-    let ended = drill.body(&plan, &mut receiver, &mut stop).await;
+    let ended = drill.body(&plan, &mut receiver, &mut stop, &mut lost).await;
     tasks.abort_all();
+    watchers.abort_all();
     // After the recovery, the rest of the acknowledged writes are read back.
     if ended.injected {
         let after =
@@ -100,6 +136,13 @@ pub async fn run(
     Ok(drill.finish(ended, found))
 }
 
+/// What the drill waits on: probe samples, a stop, a lost Switchboard.
+struct Inbox<'r> {
+    samples: &'r mut mpsc::UnboundedReceiver<(usize, Sample)>,
+    stop: &'r mut watch::Receiver<Option<String>>,
+    lost: &'r mut mpsc::UnboundedReceiver<Lost>,
+}
+
 /// How the phases went.
 struct Ended {
     outcome: Outcome,
@@ -107,20 +150,35 @@ struct Ended {
     injected: bool,
 }
 
+/// Asks `control` whether it is there every [`WATCH_EVERY`]; says so once if it is not.
+async fn watch_target(target: Option<String>, control: Control, lost: mpsc::UnboundedSender<Lost>) {
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(why) = control.alive(WATCH_WITHIN).await {
+            let _ = lost.send((target, why));
+            return;
+        }
+    }
+}
+
 struct Drill<'a> {
     scenario: &'a Scenario,
-    control: &'a Control,
+    controls: &'a Controls,
     origin: Instant,
     started_at: SystemTime,
     seed: Option<u64>,
     samples: Vec<Vec<Sample>>,
     events: Vec<TimelineEvent>,
     /// Faults the drill added, to remove on restore.
-    created: BTreeSet<String>,
+    created: BTreeSet<FaultKey>,
     /// Faults that existed, with their definition before the drill touched them.
-    originals: BTreeMap<String, Value>,
+    originals: BTreeMap<FaultKey, Value>,
     /// Faults switched on now, since when.
-    on_since: BTreeMap<String, f64>,
+    on_since: BTreeMap<FaultKey, f64>,
+    /// The Switchboards that stopped answering, and why.
+    lost: BTreeMap<Option<String>, String>,
     windows: Vec<FaultWindow>,
     phases: Phases,
     deadline: Instant,
@@ -138,7 +196,7 @@ struct Drill<'a> {
 impl<'a> Drill<'a> {
     fn new(
         scenario: &'a Scenario,
-        control: &'a Control,
+        controls: &'a Controls,
         plan: &Plan,
         progress: Option<watch::Sender<Progress>>,
     ) -> Self {
@@ -146,7 +204,7 @@ impl<'a> Drill<'a> {
         let total = scenario.baseline + plan.length + scenario.observe;
         Drill {
             scenario,
-            control,
+            controls,
             origin,
             started_at: SystemTime::now(),
             seed: None,
@@ -155,6 +213,7 @@ impl<'a> Drill<'a> {
             created: BTreeSet::new(),
             originals: BTreeMap::new(),
             on_since: BTreeMap::new(),
+            lost: BTreeMap::new(),
             windows: Vec::new(),
             phases: Phases {
                 injected_ms: 0.0,
@@ -194,10 +253,14 @@ impl<'a> Drill<'a> {
     async fn wait(
         &mut self,
         until: Instant,
-        samples: &mut mpsc::UnboundedReceiver<(usize, Sample)>,
-        stop: &mut watch::Receiver<Option<String>>,
+        inbox: &mut Inbox<'_>,
         mut check: impl FnMut(&mut Self) -> Option<String>,
     ) -> Option<String> {
+        let Inbox {
+            samples,
+            stop,
+            lost,
+        } = inbox;
         let mut tick = tokio::time::interval(TICK);
         loop {
             if let Some(reason) = stop.borrow().clone() {
@@ -206,6 +269,11 @@ impl<'a> Drill<'a> {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => return None,
                 Some(sample) = samples.recv() => self.record(sample),
+                Some((target, why)) = lost.recv() => {
+                    let reason = format!("lost {}: {why}", self.name_of(target.as_deref()));
+                    self.lost.insert(target, why);
+                    return Some(reason);
+                }
                 _ = tick.tick() => {
                     self.publish();
                     if let Some(reason) = check(self) {
@@ -220,18 +288,36 @@ impl<'a> Drill<'a> {
         }
     }
 
+    /// How the report names one of the drill's Switchboards.
+    fn name_of(&self, target: Option<&str>) -> String {
+        match target {
+            Some(name) => format!("target {name:?}"),
+            None => format!(
+                "the drill's Switchboard ({})",
+                self.controls.own().describe()
+            ),
+        }
+    }
+
     async fn body(
         &mut self,
         plan: &Plan,
         samples: &mut mpsc::UnboundedReceiver<(usize, Sample)>,
         stop: &mut watch::Receiver<Option<String>>,
+        lost: &mut mpsc::UnboundedReceiver<Lost>,
     ) -> Ended {
+        let mut inbox = Inbox {
+            samples,
+            stop,
+            lost,
+        };
+        let inbox = &mut inbox;
         self.note(format!(
             "baseline: checking the steady state for {}",
             humantime::format_duration(self.scenario.baseline)
         ));
         let baseline_end = self.origin + self.scenario.baseline;
-        if let Some(reason) = self.wait(baseline_end, samples, stop, |_| None).await {
+        if let Some(reason) = self.wait(baseline_end, inbox, |_| None).await {
             self.note(format!("stopped during the baseline: {reason}"));
             return self.refused(reason);
         }
@@ -247,20 +333,20 @@ impl<'a> Drill<'a> {
         let mut stopped = None;
         for planned in &plan.changes {
             if let Some(reason) = self
-                .wait(injected + planned.at, samples, stop, Self::abort_reason)
+                .wait(injected + planned.at, inbox, Self::abort_reason)
                 .await
             {
                 stopped = Some(reason);
                 break;
             }
-            if let Err(e) = self.apply(&planned.change).await {
+            if let Err(e) = self.apply(planned).await {
                 stopped = Some(format!("a step failed: {e}"));
                 break;
             }
         }
         if stopped.is_none() {
             stopped = self
-                .wait(injected + plan.length, samples, stop, Self::abort_reason)
+                .wait(injected + plan.length, inbox, Self::abort_reason)
                 .await;
         }
 
@@ -283,14 +369,12 @@ impl<'a> Drill<'a> {
 
         // An interruption means "stop now"; an abort condition or a failed step still
         // leaves the recovery worth measuring.
-        let interrupted = stopped.is_some() && stop.borrow().is_some();
+        let interrupted = stopped.is_some() && inbox.stop.borrow().is_some();
         if !interrupted {
             self.phase = Phase::Observing;
             let until = Instant::now() + self.scenario.observe;
             let stop_reason = self
-                .wait(until, samples, stop, |d| {
-                    d.all_recovered().then(String::new)
-                })
+                .wait(until, inbox, |d| d.all_recovered().then(String::new))
                 .await;
             match stop_reason {
                 Some(r) if r.is_empty() => self.note("every probe recovered"),
@@ -346,7 +430,11 @@ impl<'a> Drill<'a> {
             phase: self.phase,
             elapsed_ms: now as u64,
             total_ms: self.total.as_millis() as u64,
-            faults_on: self.on_since.keys().cloned().collect(),
+            faults_on: self
+                .on_since
+                .keys()
+                .map(|(target, fault)| super::control::label(target.as_deref(), fault))
+                .collect(),
             probes,
         });
     }
@@ -407,7 +495,7 @@ impl<'a> Drill<'a> {
             drill: self.scenario.name.clone(),
             description: self.scenario.description.clone(),
             switchboard_version: env!("CARGO_PKG_VERSION").into(),
-            control: self.control.describe(),
+            control: self.controls.own().describe(),
             seed: self.seed,
             started_at: timestamp(self.started_at),
             outcome: ended.outcome,
@@ -418,6 +506,15 @@ impl<'a> Drill<'a> {
             events: self.events,
             fault_windows: self.windows,
             probes,
+            targets: self
+                .controls
+                .targets()
+                .map(|(name, control)| TargetReport {
+                    name: name.to_string(),
+                    control: control.describe(),
+                    lost: self.lost.get(&Some(name.to_string())).cloned(),
+                })
+                .collect(),
         }
     }
 }
