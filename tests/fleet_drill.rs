@@ -386,3 +386,47 @@ async fn a_drill_naming_targets_is_refused_where_it_cannot_hold_them() {
             .is_some_and(Vec::is_empty)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_controller_leaves_every_targets_faults_on_for_one_lease_at_most() {
+    let orders = service("orders").await;
+    let catalog = service("catalog").await;
+    let dir = support::scratch_dir("fleet-drill-controller");
+    let env = [
+        ("ORDERS_SB", url(&orders)),
+        ("CATALOG_SB", url(&catalog)),
+        ("ORDERS_DB", orders.route.to_string()),
+    ];
+    let mut drill = start_drill(LONG, &dir, &orders, &env);
+    while_running(&mut drill, "db-down is on at both targets", || async {
+        enabled(&orders.api, "db-down").await == Some(true)
+            && enabled(&catalog.api, "db-down").await == Some(true)
+    })
+    .await;
+    // The 40 s hold is far off; each fault is leased for 15 s at a time, not until then.
+    for service in [&orders, &catalog] {
+        let shown = service.api.get("/v1/faults/db-down").await.body;
+        let expires = shown["expires_at"]
+            .as_str()
+            .expect("a leased fault expires");
+        let left = humantime::parse_rfc3339(expires)
+            .expect("RFC 3339")
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        assert!(
+            left <= Duration::from_secs(16),
+            "{left:?} left on {expires}"
+        );
+    }
+    // The controller dies without a word: no restore runs.
+    drill.kill().await.expect("kill the drill");
+    eventually(
+        Duration::from_secs(25),
+        "the lease runs out on both targets",
+        || async {
+            enabled(&orders.api, "db-down").await == Some(false)
+                && enabled(&catalog.api, "db-down").await == Some(false)
+        },
+    )
+    .await;
+}

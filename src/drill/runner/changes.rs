@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::{Drill, FaultKey, WATCH_WITHIN};
+use super::{Drill, FaultKey, LEASE, WATCH_WITHIN};
 use crate::drill::DrillError;
 use crate::drill::control::label;
 use crate::drill::report::FaultWindow;
@@ -12,10 +12,34 @@ use crate::drill::timeline::{self, Change, Planned};
 use crate::fault_json;
 
 impl Drill<'_> {
-    /// How long a fault the drill switches on may live: never past the drill's deadline.
+    /// How long a fault the drill switches on may live without a renewal: its lease, and
+    /// never past the drill's deadline.
     pub(super) fn ttl(&self) -> Value {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(LEASE);
         json!(left.as_secs_f64().max(1.0).ceil())
+    }
+
+    /// Renews the lease of every fault the drill has switched on, on every Switchboard: a
+    /// drill whose controller vanishes (killed, its machine gone) leaves them on for at most
+    /// one lease. A target that does not answer is the watch's to report.
+    pub(super) async fn renew(&mut self) {
+        self.renewed = Instant::now();
+        let on: Vec<FaultKey> = self.on_since.keys().cloned().collect();
+        for (target, fault) in on {
+            if self.lost.contains_key(&target) {
+                continue;
+            }
+            let Ok(control) = self.controls.get(target.as_deref()) else {
+                continue;
+            };
+            let body = json!({ "ttl": self.ttl() });
+            if let Err(e) = control.patch(&fault, body).await {
+                tracing::warn!(drill = %self.scenario.name, fault = %fault, error = %e, "renewing a fault's lease failed");
+            }
+        }
     }
 
     pub(super) async fn apply(&mut self, planned: &Planned) -> Result<(), DrillError> {

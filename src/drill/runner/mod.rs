@@ -28,6 +28,10 @@ use crate::telemetry::timestamp;
 const TICK: Duration = Duration::from_millis(100);
 /// A drill's faults outlive its planned end by at most this, should its controller vanish.
 const TTL_GRACE: Duration = Duration::from_secs(10);
+/// How long a fault the drill switched on stays on unless the drill renews it.
+const LEASE: Duration = Duration::from_secs(15);
+/// How often the drill renews it.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How often every Switchboard the drill acts on is asked whether it is still there.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long one of them has to answer before the drill counts it lost.
@@ -179,6 +183,8 @@ struct Drill<'a> {
     on_since: BTreeMap<FaultKey, f64>,
     /// The Switchboards that stopped answering, and why.
     lost: BTreeMap<Option<String>, String>,
+    /// When the faults' leases were last renewed.
+    renewed: Instant,
     windows: Vec<FaultWindow>,
     phases: Phases,
     deadline: Instant,
@@ -214,6 +220,7 @@ impl<'a> Drill<'a> {
             originals: BTreeMap::new(),
             on_since: BTreeMap::new(),
             lost: BTreeMap::new(),
+            renewed: origin,
             windows: Vec::new(),
             phases: Phases {
                 injected_ms: 0.0,
@@ -276,6 +283,9 @@ impl<'a> Drill<'a> {
                 }
                 _ = tick.tick() => {
                     self.publish();
+                    if self.renewed.elapsed() >= RENEW_EVERY {
+                        self.renew().await;
+                    }
                     if let Some(reason) = check(self) {
                         return Some(reason);
                     }
