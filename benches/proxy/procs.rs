@@ -176,7 +176,9 @@ pub fn nginx(up: Upstreams, dir: &Path) -> Option<(Proc, Listeners)> {
     std::fs::write(
         &config,
         format!(
-            "worker_processes 1;\ndaemon off;\nuser root;\npid {root}/nginx.pid;\n\
+            // master_process off: one process that serves, so that the RSS read from its pid
+            // is the memory the connections hold (a master's stays flat while its worker grows).
+            "worker_processes 1;\nmaster_process off;\ndaemon off;\nuser root;\npid {root}/nginx.pid;\n\
              error_log {root}/error.log warn;\nworker_rlimit_nofile {files};\n\
              events {{ worker_connections {connections}; }}\n\
              http {{\n  access_log off;\n\
