@@ -7,6 +7,7 @@
 mod chunked;
 mod diff;
 mod overrides;
+mod request_index;
 mod rule_set;
 #[allow(clippy::module_inception)]
 mod store;
@@ -15,6 +16,7 @@ mod watcher;
 pub use chunked::Chunked;
 pub use diff::{diff, fault_event};
 pub use overrides::{FaultMeta, FileRules, Overrides, Removal, ResetReport, Source, Unknown};
+pub use request_index::{RequestFault, method_code};
 pub use rule_set::RuleSet;
 pub use store::Store;
 pub use watcher::{DirWatcher, watch_dir};

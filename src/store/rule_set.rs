@@ -2,11 +2,12 @@
 //! every change costs time in proportion to what it touches, not to how many faults exist.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use super::chunked::Chunked;
 use super::overrides::{FaultMeta, Source};
+use super::request_index::{self, RequestFault};
 use crate::rules::{Fault, Route};
 
 /// Every route and fault in force at one moment. Built only from validated rules; never
@@ -25,6 +26,9 @@ pub struct RuleSet {
     /// How many enabled faults carry an expiry: with none (the usual case) the expiry task
     /// learns so without a scan.
     expiring: usize,
+    /// Each route's faults as HTTP requests meet them, built on the first request this set
+    /// serves; a changed set starts without one.
+    request_faults: OnceLock<Arc<HashMap<Arc<str>, Vec<RequestFault>>>>,
 }
 
 fn expires(fault: &Fault, meta: &FaultMeta) -> bool {
@@ -90,6 +94,7 @@ impl RuleSet {
     /// would move to another route.
     pub(crate) fn with_faults(&self, changes: Vec<(Fault, FaultMeta)>) -> Option<RuleSet> {
         let mut next = self.clone();
+        next.request_faults = OnceLock::new();
         for (fault, meta) in changes {
             let &i = self.fault_index.get(fault.name.as_str())?;
             let old = next.faults.get(i)?;
@@ -156,6 +161,15 @@ impl RuleSet {
             .min()
     }
 
+    /// The faults of `route` that are on and act on requests, in order, each with its
+    /// method condition at hand.
+    pub fn request_faults(&self, route: &str) -> &[RequestFault] {
+        self.request_faults
+            .get_or_init(|| Arc::new(request_index::build(&self.by_route)))
+            .get(route)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// The faults attached to `route`, enabled or not, in order.
     pub fn faults_for(&self, route: &str) -> impl DoubleEndedIterator<Item = &Arc<Fault>> + Clone {
         self.by_route.get(route).into_iter().flat_map(Chunked::iter)
@@ -179,6 +193,44 @@ mod tests {
             when: None,
             max_active: None,
         }
+    }
+
+    #[test]
+    fn request_faults_follow_each_change_and_keep_order() {
+        let abort = |name: &str, enabled: bool| Fault {
+            enabled,
+            kind: FaultKind::Abort(crate::faults::Abort {
+                status: 503,
+                body: String::new(),
+                headers: Default::default(),
+            }),
+            ..latency(name, "web", 0)
+        };
+        let set = RuleSet::new(
+            vec![Route::tcp("web", "127.0.0.1:1", "h:1")],
+            vec![
+                abort("first", true),
+                latency("not-per-request", "web", 5),
+                abort("off", false),
+                abort("last", true),
+            ],
+        );
+        let names = |s: &RuleSet| -> Vec<String> {
+            s.request_faults("web")
+                .iter()
+                .map(|r| r.fault.name.clone())
+                .collect()
+        };
+        assert_eq!(names(&set), ["first", "last"]);
+        let meta = FaultMeta {
+            source: Source::Api,
+            expires_at: None,
+        };
+        // The set the change was made from keeps its own view; the new one sees the change.
+        let next = set.with_fault(abort("off", true), meta).expect("known");
+        assert_eq!(names(&next), ["first", "off", "last"]);
+        assert_eq!(names(&set), ["first", "last"]);
+        assert!(set.request_faults("nowhere").is_empty());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::body::{HoldingBody, ProxyBody, SlowBody, TruncatedBody, full};
 use super::forward::{TunnelSite, UpstreamClient, bad_gateway, forward};
 use super::matcher::matches;
 use super::state::RouteState;
-use crate::faults::{FaultKind, PartitionMode, Scope, rng};
+use crate::faults::{FaultKind, PartitionMode, rng};
 use crate::proxy::ProxyContext;
 use crate::proxy::caps::Permit;
 use crate::proxy::timer;
@@ -457,10 +457,12 @@ pub fn select_faults(
     index: u64,
     client: IpAddr,
 ) -> Vec<Arc<Fault>> {
+    let method = crate::store::method_code(parts.method.as_str());
     rules
-        .faults_for(route)
-        .filter(|f| f.enabled)
-        .filter(|f| f.kind.scope() == Scope::Request || matches!(f.kind, FaultKind::Partition(_)))
+        .request_faults(route)
+        .iter()
+        .filter(|r| r.may_match(method))
+        .map(|r| &r.fault)
         .filter(|f| {
             f.when
                 .as_ref()
