@@ -165,10 +165,13 @@ async fn a_target_down_or_silent_is_named_and_the_others_are_still_reset() {
         assert!(on.status.success(), "{}", text(&on));
     }
     // One Switchboard gone (its port closed), and one that accepts but never answers.
-    let gone = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr")
-    };
+    // Bound but never listening: connects are refused, and no other test can take the port
+    // while it is held (a freed port could be reused meanwhile).
+    let held_port = tokio::net::TcpSocket::new_v4().expect("socket");
+    held_port
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let gone = held_port.local_addr().expect("addr");
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -26,9 +26,10 @@ pub struct RuleSet {
     /// How many enabled faults carry an expiry: with none (the usual case) the expiry task
     /// learns so without a scan.
     expiring: usize,
-    /// Each route's faults as HTTP requests meet them, built on the first request this set
-    /// serves; a changed set starts without one.
-    request_faults: OnceLock<Arc<HashMap<Arc<str>, Vec<RequestFault>>>>,
+    /// Each route's faults as HTTP requests meet them, built on the route's first request.
+    /// A change starts afresh only the lists of the routes it touched, so the work after a
+    /// change is the size of that route, not of the whole set.
+    request_faults: HashMap<Arc<str>, Arc<OnceLock<Vec<RequestFault>>>>,
 }
 
 fn expires(fault: &Fault, meta: &FaultMeta) -> bool {
@@ -80,6 +81,11 @@ impl RuleSet {
         }
         set.fault_index = Arc::new(fault_index);
         set.route_pos = Arc::new(route_pos);
+        set.request_faults = set
+            .by_route
+            .keys()
+            .map(|route| (Arc::clone(route), Arc::default()))
+            .collect();
         set
     }
 
@@ -94,7 +100,6 @@ impl RuleSet {
     /// would move to another route.
     pub(crate) fn with_faults(&self, changes: Vec<(Fault, FaultMeta)>) -> Option<RuleSet> {
         let mut next = self.clone();
-        next.request_faults = OnceLock::new();
         for (fault, meta) in changes {
             let &i = self.fault_index.get(fault.name.as_str())?;
             let old = next.faults.get(i)?;
@@ -109,6 +114,8 @@ impl RuleSet {
             next.by_route
                 .get_mut(fault.route.as_str())?
                 .set(pos, Arc::clone(&fault));
+            next.request_faults
+                .insert(Arc::from(fault.route.as_str()), Arc::default());
             next.faults.set(i, fault);
             next.meta.set(i, meta);
         }
@@ -164,10 +171,10 @@ impl RuleSet {
     /// The faults of `route` that are on and act on requests, in order, each with its
     /// method condition at hand.
     pub fn request_faults(&self, route: &str) -> &[RequestFault] {
-        self.request_faults
-            .get_or_init(|| Arc::new(request_index::build(&self.by_route)))
-            .get(route)
-            .map_or(&[], Vec::as_slice)
+        match (self.request_faults.get(route), self.by_route.get(route)) {
+            (Some(list), Some(faults)) => list.get_or_init(|| request_index::build(faults)),
+            _ => &[],
+        }
     }
 
     /// The faults attached to `route`, enabled or not, in order.
